@@ -1,0 +1,312 @@
+"""The one configuration file, ``bridge.toml``: read once at start into typed, validated settings.
+
+Nothing else in the bridge reads the environment or the file system for
+settings; the loaded :class:`Settings` is passed in explicitly. Secrets may
+be written inline (dev only), or as ``"env:NAME"`` / ``"file:PATH"``
+references resolved here. Every error names the field and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from bridge.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "bridge.toml"
+IC_LINK_BASE = "https://sso.invoicecloud.com/saml"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from an int or a string like ``"90s"``, ``"15m"``, ``"24h"``, ``"30d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 60, '90s', '15m', '24h' or '30d'")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 60, '90s', '15m', '24h' or '30d'")
+        seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def resolve_secret(value: str, *, base_dir: Path) -> str:
+    """``env:NAME`` reads the environment, ``file:PATH`` a file; anything else is the secret itself."""
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if value.startswith("file:"):
+        path = base_dir / value[5:]
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def https_or_loopback(url: str) -> str:
+    """An endpoint we post to or redirect to: https, or plain http only on loopback (development)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and (host in {"localhost", "::1"} or host.startswith("127.")):
+        return url
+    raise ValueError(f"{url!r} must be an https URL (plain http only for localhost)")
+
+
+class IdpSettings(_Section):
+    base_url: str = "http://127.0.0.1:8000"
+    entity_id: str | None = None  # default: <base_url>/saml/metadata
+    organization: str = "SAML identity bridge"
+    assertion_lifetime: Duration = 300
+    clock_skew: Duration = 90
+    request_max_age: Duration = 300
+    metadata_valid_for: Duration = 7 * 86400
+    metadata_cache_duration: Duration = 86400
+    metadata_cache_duration_rotating: Duration = 3600
+    sign_metadata: bool = False
+    allow_sha1: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return https_or_loopback(value.rstrip("/"))
+
+    @property
+    def resolved_entity_id(self) -> str:
+        return self.entity_id or f"{self.base_url}/saml/metadata"
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+class KeySettings(_Section):
+    dir: str = "certs"
+    size: int = 2048
+    validity_days: int = 730
+    min_overlap: Duration = 86400
+    expiry_warning_days: int = 30
+    passphrase: str | None = None  # for encrypted PEM files; use "env:NAME"
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: int) -> int:
+        if value < 2048 or value % 256:
+            raise ValueError("RSA keys must be at least 2048 bits, in steps of 256")
+        return value
+
+
+class RotationSettings(_Section):
+    enabled: bool = False
+    publish_ahead: Duration = 14 * 86400
+    overlap: Duration = 7 * 86400
+    check_interval: Duration = 3600
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///bridge.db"
+    redis_url: str | None = None
+    pool_size: int = 10
+    audit_retention: Duration = 400 * 86400
+    purge_interval: Duration = 300
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class TicketSettings(_Section):
+    # Newest last: the last secret signs, every one verifies (rotation grace period).
+    secrets: list[str] = Field(default_factory=list)
+    lifetime: Duration = 60
+
+
+class SessionSettings(_Section):
+    secrets: list[str] = Field(default_factory=list)
+    idle_timeout: Duration = 900
+    cookie_name: str = "bridge_session"
+    pending_lifetime: Duration = 600
+
+
+class MetadataSource(_Section):
+    type: Literal["file", "folder", "url"]
+    path: str | None = None
+    url: str | None = None
+    entity_ids: list[str] = Field(default_factory=list)
+    signing_cert: str | None = None  # PEM path or "sha256:<hex fingerprint>"
+    refresh_interval: Duration = 3600
+    max_staleness: Duration = 7 * 86400
+
+    @model_validator(mode="after")
+    def _where(self) -> MetadataSource:
+        if self.type == "url" and not self.url:
+            raise ValueError("a url source needs url")
+        if self.type != "url" and not self.path:
+            raise ValueError(f"a {self.type} source needs path")
+        return self
+
+
+class MetadataSettings(_Section):
+    dir: str = "metadata"
+    sources: list[MetadataSource] = Field(default_factory=list)
+    cache_dir: str = "metadata-cache"
+
+
+class SpSettings(_Section):
+    """Per-SP options, keyed by entity ID under ``[sp."<entity id>"]``."""
+
+    attribute_names: dict[str, str] = Field(default_factory=dict)  # Email/LoginType/AccountNumber → name
+    sign_response: bool | None = None  # None: as the SP's metadata asks (WantAssertionsSigned/AuthnRequestsSigned)
+    encrypt_assertion: bool = False
+    relay_state_template: str = "account={account}&ViewMode={view_mode}&DeepLinkID={deep_link}"
+    nameid_format: str | None = None
+    allow_http_acs: bool = False
+
+    @field_validator("attribute_names")
+    @classmethod
+    def _claims(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {"Email", "LoginType", "AccountNumber"}
+        if unknown:
+            raise ValueError(f"unknown claim(s) {sorted(unknown)}; known: Email, LoginType, AccountNumber")
+        return value
+
+
+class LimitSettings(_Section):
+    max_body: int = 64 * 1024
+    max_saml_message: int = 32 * 1024
+    max_inflated: int = 128 * 1024
+    api_per_minute: int = 600
+    sso_per_minute_per_ip: int = 300
+
+
+class AdminSettings(_Section):
+    token_hash: str | None = None  # argon2 hash of the admin token
+    password_hash: str | None = None
+    username: str = "admin"
+
+
+class SimulatorSettings(_Section):
+    enabled: bool = False
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json: bool = True
+
+
+class Settings(_Section):
+    idp: IdpSettings = Field(default_factory=IdpSettings)
+    keys: KeySettings = Field(default_factory=KeySettings)
+    rotation: RotationSettings = Field(default_factory=RotationSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
+    session: SessionSettings = Field(default_factory=SessionSettings)
+    metadata: MetadataSettings = Field(default_factory=MetadataSettings)
+    sp: dict[str, SpSettings] = Field(default_factory=dict)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    # Where the file lives: relative paths in it are relative to this folder.
+    base_dir: Path = Path(".")
+
+    def path(self, relative: str) -> Path:
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def sp_settings(self, entity_id: str) -> SpSettings:
+        return self.sp.get(entity_id, _DEFAULT_SP)
+
+
+_DEFAULT_SP = SpSettings()
+_SECRET_FIELDS = (("tickets", "secrets"), ("session", "secrets"))
+
+
+def _format_errors(exc: PydanticValidationError, source: Path) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate ``bridge.toml``; raise ConfigError with one line per problem."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (run `bridge init DIR` first)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_dict(raw, base_dir=path.resolve().parent, source=path)
+
+
+def settings_from_dict(raw: dict[str, Any], *, base_dir: Path, source: Path | None = None) -> Settings:
+    source = source or base_dir / DEFAULT_CONFIG_NAME
+    raw = dict(raw)
+    for section, name in _SECRET_FIELDS:
+        values = raw.get(section, {}).get(name)
+        if isinstance(values, list):
+            try:
+                resolved = [resolve_secret(str(v), base_dir=base_dir) for v in values]
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {section}.{name}: {exc}") from None
+            raw[section] = {**raw[section], name: resolved}
+    keys = raw.get("keys", {})
+    if isinstance(keys.get("passphrase"), str):
+        try:
+            raw["keys"] = {**keys, "passphrase": resolve_secret(keys["passphrase"], base_dir=base_dir)}
+        except ValueError as exc:
+            raise ConfigError(f"{source}: keys.passphrase: {exc}") from None
+    try:
+        settings = Settings.model_validate({**raw, "base_dir": base_dir})
+    except PydanticValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    problems = [f"{source}: {name}: at least one secret is required" for name in _missing_secrets(settings)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
+
+
+def _missing_secrets(settings: Settings) -> list[str]:
+    missing = []
+    if not settings.tickets.secrets:
+        missing.append("tickets.secrets")
+    if not settings.session.secrets:
+        missing.append("session.secrets")
+    return missing
+
+
+def default_config_path(explicit: str | None) -> Path:
+    """``--config`` if given, else ``$BRIDGE_CONFIG``, else ``./bridge.toml`` (CONTRACT.md)."""
+    return Path(explicit or os.environ.get("BRIDGE_CONFIG") or DEFAULT_CONFIG_NAME)

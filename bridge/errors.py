@@ -1,0 +1,107 @@
+"""The bridge's exceptions: one small tree, each carrying what a user can act on.
+
+    BridgeError                 (400 bad_request)
+    ├── ConfigError             configuration, key or metadata unusable (CLI exit 1)
+    ├── SamlError               a SAML message we refuse (400)
+    │   ├── UnknownServiceProvider   (400 unknown_sp)
+    │   ├── SignatureError           (400 bad_signature)
+    │   └── ReplayError              (400 replay)
+    ├── ValidationError         a request field is wrong (400, names the field)
+    ├── AuthenticationError     missing or wrong credentials (401)
+    ├── PermissionDenied        credentials valid, not for this resource (403)
+    ├── NotFound                (404)
+    ├── PayloadTooLarge         (413)
+    ├── RateLimited             (429, carries retry_after)
+    ├── TicketError             a launch ticket we refuse (400)
+    ├── KeyLifecycleError       a key transition we refuse (409)
+    └── StoreUnavailable        durable state cannot answer: fail closed (503)
+
+``detail`` is safe to show to the caller; anything sensitive goes to the log only.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    code = "bad_request"
+    status = 400
+
+    def __init__(self, detail: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class ConfigError(BridgeError):
+    code = "config_error"
+    status = 500
+
+
+class SamlError(BridgeError):
+    code = "invalid_saml_request"
+
+
+class UnknownServiceProvider(SamlError):
+    code = "unknown_sp"
+
+
+class SignatureError(SamlError):
+    code = "bad_signature"
+
+
+class ReplayError(SamlError):
+    code = "replay"
+
+
+class ValidationError(BridgeError):
+    code = "invalid_field"
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+
+
+class AuthenticationError(BridgeError):
+    code = "unauthorized"
+    status = 401
+
+
+class PermissionDenied(BridgeError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(BridgeError):
+    code = "not_found"
+    status = 404
+
+
+class PayloadTooLarge(BridgeError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimited(BridgeError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TicketError(BridgeError):
+    code = "invalid_ticket"
+
+
+class KeyLifecycleError(BridgeError):
+    code = "key_lifecycle"
+    status = 409
+
+
+class StoreUnavailable(BridgeError):
+    code = "store_unavailable"
+    status = 503
