@@ -218,7 +218,7 @@ class SimulatorSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    json: bool = True
+    format: Literal["json", "text"] = "json"
 
 
 class Settings(_Section):
