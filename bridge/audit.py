@@ -1,0 +1,61 @@
+"""The audit trail's vocabulary: who was signed in where, and every refusal and key transition.
+
+Records never hold a ticket, an assertion or a secret. Writing one is part
+of issuing an assertion: when the store cannot take the row, no assertion
+leaves (fail closed).
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+
+from bridge.identity import Identity
+from bridge.store.base import AuditEvent, Store
+
+LOGIN_ISSUED = "login.issued"
+LOGIN_REFUSED = "login.refused"
+LAUNCH_CREATED = "launch.created"
+TICKET_CONSUMED = "ticket.consumed"
+TICKET_REFUSED = "ticket.refused"
+KEY_TRANSITION = "key.transition"
+BILLER_CHANGED = "biller.changed"
+
+
+def login_event(
+    event: str,
+    *,
+    at: datetime,
+    outcome: str,
+    identity: Identity | None = None,
+    biller: str | None = None,
+    sp: str | None = None,
+    flow: str | None = None,
+    client_ip: str | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        at=at,
+        event=event,
+        outcome=outcome,
+        biller=identity.biller if identity else biller,
+        sp=sp,
+        account=identity.account_number if identity else None,
+        email=identity.email if identity else None,
+        login_type=identity.login_type if identity else None,
+        flow=flow,
+        client_ip=client_ip,
+        detail=detail,
+    )
+
+
+def record(store: Store, event: AuditEvent) -> None:
+    store.record_audit(event)
+
+
+def os_actor() -> str:
+    """Who ran a CLI command, for key and biller transitions."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "os:unknown"

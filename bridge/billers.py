@@ -1,0 +1,176 @@
+"""Billers (tenants) and their partner API keys.
+
+A biller's options live in the store (so every node and the admin console
+agree); this module owns their validation and defaults. API keys are random
+256-bit secrets shown once; only their SHA-256 is stored (a slow password
+hash buys nothing for a key with that much entropy and would cost every API
+call tens of milliseconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bridge.config import IC_LINK_BASE, https_or_loopback
+from bridge.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
+from bridge.invoicecloud import DEEP_LINKS, resolve_deep_link, resolve_view_mode
+from bridge.store.base import ApiKeyRecord, BillerRecord, Store
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+API_KEY_PREFIX = "bk"
+FLOWS = ("sp-initiated", "idp-initiated")
+
+
+@dataclass(frozen=True, slots=True)
+class Biller:
+    name: str
+    biller_guid: str
+    sp_entity_id: str
+    link_base: str = IC_LINK_BASE
+    view_mode: int = 1
+    deep_link: int = 1
+    allowed_deep_links: tuple[int, ...] = tuple(DEEP_LINKS)
+    allow_unknown_deep_links: bool = False
+    login_types: dict[str, str] = field(default_factory=lambda: {"owner": "1", "default": "1"})
+    flow: str = "sp-initiated"
+    portal_origins: tuple[str, ...] = ()
+    login_url: str | None = None  # where to send a payer whose AuthnRequest arrives with no session
+    return_url: str | None = None
+    return_site_name: str | None = None
+    css_url: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "link_base": self.link_base,
+            "view_mode": self.view_mode,
+            "deep_link": self.deep_link,
+            "allowed_deep_links": list(self.allowed_deep_links),
+            "allow_unknown_deep_links": self.allow_unknown_deep_links,
+            "login_types": dict(self.login_types),
+            "flow": self.flow,
+            "portal_origins": list(self.portal_origins),
+            "login_url": self.login_url,
+            "return_url": self.return_url,
+            "return_site_name": self.return_site_name,
+            "css_url": self.css_url,
+        }
+
+    def record(self, created_at: datetime | None = None) -> BillerRecord:
+        return BillerRecord(
+            name=self.name,
+            biller_guid=self.biller_guid,
+            sp_entity_id=self.sp_entity_id,
+            settings=self.settings(),
+            created_at=created_at,
+        )
+
+    def check_deep_link(self, value: int | str, field: str = "deep_link") -> int:
+        number = resolve_deep_link(value, allow_unknown=self.allow_unknown_deep_links, field=field)
+        if number in DEEP_LINKS and number not in self.allowed_deep_links:
+            raise ValidationError(field, f"deep link {number} is not enabled for this biller")
+        return number
+
+
+def _origin(value: str) -> str:
+    https_or_loopback(value)
+    if value.count("/") != 2:
+        raise ValueError(f"{value!r} must be an origin (scheme://host[:port]) with no path")
+    return value
+
+
+def validate_biller(biller: Biller) -> Biller:
+    """Raise ValidationError naming the first wrong field; return the biller with normalised values."""
+    if not NAME_RE.match(biller.name):
+        raise ValidationError("name", "lower-case letters, digits and dashes, starting with a letter or digit")
+    try:
+        guid = str(uuid.UUID(biller.biller_guid))
+    except ValueError:
+        raise ValidationError("biller_guid", "must be a GUID such as c09d08fb-a969-4778-bb58-b46a8e9224e7") from None
+    if not biller.sp_entity_id:
+        raise ValidationError("sp", "the entity ID of a trusted service provider is required")
+    checks: list[tuple[str, Any]] = [
+        ("link_base", lambda: https_or_loopback(biller.link_base)),
+        ("view_mode", lambda: resolve_view_mode(biller.view_mode)),
+        ("portal_origins", lambda: [_origin(o) for o in biller.portal_origins]),
+    ]
+    for name in ("login_url", "return_url", "css_url"):
+        value = getattr(biller, name)
+        if value:
+            checks.append((name, lambda value=value: https_or_loopback(value)))
+    for name, check in checks:
+        try:
+            check()
+        except ValueError as exc:
+            raise ValidationError(name, str(exc)) from None
+    if biller.flow not in FLOWS:
+        raise ValidationError("flow", f"must be one of {', '.join(FLOWS)}")
+    if not biller.login_types or any(not str(v).strip() for v in biller.login_types.values()):
+        raise ValidationError("login_types", "map at least one role to a LoginType value, e.g. owner=1")
+    if biller.return_site_name is not None and len(biller.return_site_name) > 100:
+        raise ValidationError("return_site_name", "at most 100 characters")
+    checked = replace(biller, biller_guid=guid, login_types={k: str(v) for k, v in biller.login_types.items()})
+    checked.check_deep_link(biller.deep_link, field="deep_link")
+    return checked
+
+
+def biller_from_record(record: BillerRecord) -> Biller:
+    options = dict(record.settings)
+    for name in ("allowed_deep_links", "portal_origins"):
+        if name in options:
+            options[name] = tuple(options[name])
+    return Biller(name=record.name, biller_guid=record.biller_guid, sp_entity_id=record.sp_entity_id, **options)
+
+
+def get_biller(store: Store, name: str) -> Biller:
+    record = store.get_biller(name)
+    if record is None:
+        raise NotFound(f"no biller named {name!r}")
+    return biller_from_record(record)
+
+
+def get_biller_by_guid(store: Store, biller_guid: str) -> Biller:
+    record = store.get_biller_by_guid(biller_guid.lower())
+    if record is None:
+        raise NotFound("no biller with that BillerGUID")
+    return biller_from_record(record)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_api_key(store: Store, biller: str, *, now: datetime) -> str:
+    """Create a key for ``biller`` and return it; it is never shown again."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    store.add_api_key(ApiKeyRecord(key_id=key_id, biller=biller, secret_hash=_hash(secret), created_at=now))
+    return f"{API_KEY_PREFIX}_{key_id}_{secret}"
+
+
+def authenticate_api_key(store: Store, presented: str | None) -> ApiKeyRecord:
+    """The key record for a bearer token; one error for every failure (no oracle)."""
+    failure = AuthenticationError("missing or invalid API key (Authorization: Bearer <api key>)")
+    if not presented:
+        raise failure
+    prefix, _, rest = presented.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != API_KEY_PREFIX or not key_id or not secret or len(presented) > 200:
+        raise failure
+    record = store.get_api_key(key_id)
+    if record is None or record.revoked_at is not None:
+        raise failure
+    if not hmac.compare_digest(record.secret_hash, _hash(secret)):
+        raise failure
+    return record
+
+
+def authorise(record: ApiKeyRecord, biller: str) -> None:
+    if record.biller != biller:
+        raise PermissionDenied("this API key is not authorised for that biller")

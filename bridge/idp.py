@@ -1,0 +1,285 @@
+"""The identity provider: receives AuthnRequests, decides where a Response may go, issues it.
+
+This is the one place where the SAML core (bridge.saml), trust (the SP
+registry), keys (the key ring), durable state (replay cache, audit) and
+time meet. It knows nothing about HTTP: the web layer hands it decoded
+parameters and turns its results and errors into pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bridge import audit
+from bridge.clock import Clock, IdFactory, new_id, utcnow
+from bridge.config import Settings
+from bridge.errors import ReplayError, SamlError, SignatureError
+from bridge.identity import Identity
+from bridge.keyring import KeyRing
+from bridge.launches import PendingRequest
+from bridge.saml import assertions, bindings
+from bridge.saml.authn_request import AuthnRequest, check_freshness, parse_authn_request
+from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
+from bridge.saml.signing import verify_enveloped, verify_redirect
+from bridge.saml.sp_metadata import Endpoint, ServiceProvider
+from bridge.service_providers import ServiceProviderRegistry, choose_acs
+from bridge.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SSO_PATH = "/saml/sso"
+SLO_PATH = "/saml/slo"
+METADATA_PATH = "/saml/metadata"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A verified AuthnRequest and the ACS its Response will go to."""
+
+    request: AuthnRequest
+    sp: ServiceProvider
+    acs: Endpoint
+    relay_state: str | None
+    binding: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A signed Response ready for the HTTP-POST binding."""
+
+    acs_url: str
+    message: bytes
+    relay_state: str | None
+    assertion_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataDocument:
+    body: bytes
+    etag: str
+    cache_seconds: int
+    kids: tuple[str, ...]
+
+
+class IdentityProvider:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        registry: ServiceProviderRegistry,
+        keyring: KeyRing,
+        *,
+        clock: Clock = utcnow,
+        new_id: IdFactory = new_id,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.keyring = keyring
+        self.clock = clock
+        self.new_id = new_id
+        base = settings.idp.base_url
+        self.endpoints = IdpEndpoints(
+            entity_id=settings.idp.resolved_entity_id, sso_url=base + SSO_PATH, slo_url=base + SLO_PATH
+        )
+        self._metadata: tuple[object, MetadataDocument] | None = None
+
+    # --- metadata -------------------------------------------------------------------------
+    def metadata(self) -> MetadataDocument:
+        """Built once per key-set change (and per day, to keep validUntil ahead), never per request."""
+        keys = self.keyring.current
+        now = self.clock()
+        cache_key = (keys.version, now.date())
+        cached = self._metadata
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        idp = self.settings.idp
+        cache_seconds = idp.metadata_cache_duration_rotating if keys.rotating else idp.metadata_cache_duration
+        body = build_idp_metadata(
+            self.endpoints,
+            keys.published,
+            now=now,
+            valid_for=idp.metadata_valid_for,
+            cache_duration=cache_seconds,
+            organization=idp.organization,
+            sign_with=keys.active if idp.sign_metadata else None,
+        )
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        document = MetadataDocument(
+            body=body, etag=etag, cache_seconds=cache_seconds, kids=tuple(c.kid for c in keys.published)
+        )
+        self._metadata = (cache_key, document)
+        return document
+
+    # --- receiving ------------------------------------------------------------------------
+    def receive_redirect(self, raw_query: str) -> Incoming:
+        limits = self.settings.limits
+        query = bindings.parse_redirect_query(raw_query)
+        xml = bindings.decode_redirect(
+            query.saml_request, max_message=limits.max_saml_message, max_inflated=limits.max_inflated
+        )
+        root, request = parse_authn_request(xml)
+        sp = self.registry.get(request.issuer)
+        if request.signed:
+            raise SignatureError("the HTTP-Redirect binding carries its signature in the query, not in the XML")
+        if query.signature is not None or sp.authn_requests_signed:
+            if query.signature is None:
+                raise SignatureError("this service provider's requests must be signed; the request is not")
+            verify_redirect(
+                query.signed_octets, query.sig_alg, query.signature, sp.signing_certs,
+                allow_sha1=self.settings.idp.allow_sha1,
+            )
+        return self._accept(request, sp, bindings.check_relay_state(query.relay_state), bindings.REDIRECT)
+
+    def receive_post(self, form: Mapping[str, str]) -> Incoming:
+        value = form.get("SAMLRequest")
+        if not value:
+            raise SamlError("no SAMLRequest field: this URL receives SAML AuthnRequests")
+        xml = bindings.decode_post(value, max_message=self.settings.limits.max_saml_message)
+        root, request = parse_authn_request(xml)
+        sp = self.registry.get(request.issuer)
+        if request.signed or sp.authn_requests_signed:
+            if not request.signed:
+                raise SignatureError("this service provider's requests must be signed; the request is not")
+            verify_enveloped(root, sp.signing_certs, allow_sha1=self.settings.idp.allow_sha1)
+        return self._accept(request, sp, bindings.check_relay_state(form.get("RelayState")), bindings.POST)
+
+    def _accept(
+        self, request: AuthnRequest, sp: ServiceProvider, relay_state: str | None, binding: str
+    ) -> Incoming:
+        idp = self.settings.idp
+        if request.destination is not None and request.destination != self.endpoints.sso_url:
+            raise SamlError("the request's Destination is not this bridge's SSO URL")
+        now = self.clock()
+        check_freshness(request, now=now, max_age=idp.request_max_age, skew=idp.clock_skew)
+        acs = choose_acs(sp, url=request.acs_url, index=request.acs_index, binding=request.protocol_binding)
+        expires = now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
+        if not self.store.use_once("authn-request", f"{sp.entity_id}|{request.id}", expires):
+            raise ReplayError("this sign-in request was already used; start the sign-in again from the portal")
+        return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding)
+
+    # --- responding -----------------------------------------------------------------------
+    def _spec(self, sp: ServiceProvider, acs_url: str, in_response_to: str | None, session_id: str,
+              authn_instant: datetime) -> assertions.ResponseSpec:
+        idp = self.settings.idp
+        return assertions.ResponseSpec(
+            issuer=self.endpoints.entity_id,
+            audience=sp.entity_id,
+            destination=acs_url,
+            in_response_to=in_response_to,
+            response_id=self.new_id(),
+            assertion_id=self.new_id(),
+            session_index=session_id,
+            now=self.clock(),
+            authn_instant=authn_instant,
+            lifetime=idp.assertion_lifetime,
+            skew=idp.clock_skew,
+        )
+
+    def _subject(self, sp: ServiceProvider, identity: Identity, requested_format: str | None) -> assertions.Subject:
+        options = self.settings.sp_settings(sp.entity_id)
+        name_format = options.nameid_format or requested_format or assertions.NAMEID_EMAIL
+        if name_format == assertions.NAMEID_UNSPECIFIED and not options.nameid_format:
+            name_format = assertions.NAMEID_EMAIL
+        if name_format not in assertions.SUPPORTED_NAMEID_FORMATS:
+            raise _NameIdPolicyError(name_format)
+        names = options.attribute_names
+        attributes = {names.get(claim, claim): value for claim, value in identity.claims().items()}
+        return assertions.Subject(name_id=identity.email, name_id_format=name_format, attributes=attributes)
+
+    def _issue(
+        self,
+        sp: ServiceProvider,
+        acs_url: str,
+        identity: Identity,
+        *,
+        in_response_to: str | None,
+        requested_format: str | None,
+        relay_state: str | None,
+        session_id: str,
+        authn_instant: datetime,
+        flow: str,
+        client_ip: str | None,
+    ) -> Outgoing:
+        options = self.settings.sp_settings(sp.entity_id)
+        spec = self._spec(sp, acs_url, in_response_to, session_id, authn_instant)
+        key = self.keyring.active
+        try:
+            subject = self._subject(sp, identity, requested_format)
+        except _NameIdPolicyError as exc:
+            message = assertions.build_error_response(
+                spec, key, code=assertions.STATUS_REQUESTER, second=assertions.STATUS_INVALID_NAMEID_POLICY,
+                message=f"NameID format {exc.args[0]} is not supported",
+            )
+            self._audit(audit.LOGIN_REFUSED, "refused", identity, sp, flow, client_ip, "unsupported NameID format")
+            return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state)
+        encrypt_for = sp.encryption_certs[0] if options.encrypt_assertion and sp.encryption_certs else None
+        sign_response = bool(options.sign_response)
+        message = assertions.build_response(
+            spec, subject, key, sign_response=sign_response, encrypt_for=encrypt_for
+        )
+        # Fail closed: the assertion leaves only once its audit row is committed.
+        self._audit(audit.LOGIN_ISSUED, "ok", identity, sp, flow, client_ip, None)
+        return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state, assertion_id=spec.assertion_id)
+
+    def _audit(self, event: str, outcome: str, identity: Identity | None, sp: ServiceProvider | None,
+               flow: str | None, client_ip: str | None, detail: str | None) -> None:
+        audit.record(
+            self.store,
+            audit.login_event(
+                event, at=self.clock(), outcome=outcome, identity=identity,
+                sp=sp.entity_id if sp else None, flow=flow, client_ip=client_ip, detail=detail,
+            ),
+        )
+
+    def respond(
+        self, incoming: Incoming, identity: Identity, *, session_id: str, authn_instant: datetime,
+        client_ip: str | None = None, flow: str = "sp-initiated",
+    ) -> Outgoing:
+        return self._issue(
+            incoming.sp, incoming.acs.location, identity,
+            in_response_to=incoming.request.id, requested_format=incoming.request.nameid_format,
+            relay_state=incoming.relay_state, session_id=session_id, authn_instant=authn_instant,
+            flow=flow, client_ip=client_ip,
+        )
+
+    def unsolicited(
+        self, sp_entity_id: str, identity: Identity, *, relay_state: str | None, session_id: str,
+        authn_instant: datetime, client_ip: str | None = None,
+    ) -> Outgoing:
+        """IdP-initiated SSO (SAML Profiles 4.1.5): to the SP's default ACS, no InResponseTo."""
+        sp = self.registry.get(sp_entity_id)
+        return self._issue(
+            sp, sp.default_acs().location, identity, in_response_to=None, requested_format=None,
+            relay_state=bindings.check_relay_state(relay_state), session_id=session_id,
+            authn_instant=authn_instant, flow="idp-initiated", client_ip=client_ip,
+        )
+
+    def resume(
+        self, pending: PendingRequest, identity: Identity, *, session_id: str, authn_instant: datetime,
+        client_ip: str | None = None,
+    ) -> Outgoing:
+        """Answer an AuthnRequest that waited for the partner login; its ACS is checked against metadata again."""
+        sp = self.registry.get(pending.sp)
+        acs = choose_acs(sp, url=pending.acs_url, index=None, binding=None)
+        return self._issue(
+            sp, acs.location, identity, in_response_to=pending.request_id,
+            requested_format=pending.nameid_format, relay_state=pending.relay_state,
+            session_id=session_id, authn_instant=authn_instant, flow="sp-initiated", client_ip=client_ip,
+        )
+
+    def status_response(self, incoming: Incoming, *, second: str, message: str) -> Outgoing:
+        """A signed non-success Response to the SP (e.g. NoPassive when IsPassive and no session)."""
+        spec = self._spec(incoming.sp, incoming.acs.location, incoming.request.id, self.new_id(), self.clock())
+        body = assertions.build_error_response(
+            spec, self.keyring.active, code=assertions.STATUS_RESPONDER, second=second, message=message
+        )
+        return Outgoing(acs_url=incoming.acs.location, message=body, relay_state=incoming.relay_state)
+
+
+class _NameIdPolicyError(Exception):
+    pass

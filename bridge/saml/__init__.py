@@ -1,0 +1,1 @@
+"""SAML 2.0 protocol core: XML, bindings, requests, assertions, signatures, metadata. Imports nothing from the web or the store."""

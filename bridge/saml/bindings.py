@@ -1,0 +1,118 @@
+"""SAML bindings (SAML Bindings 2.0 §3.4 HTTP-Redirect, §3.5 HTTP-POST): decoding requests, encoding responses.
+
+Decoding is written here rather than taken from python3-saml because its
+``decode_base64_and_inflate`` has no output cap (a 272 KB request inflated to
+200 MB), falls back to un-deflated input, and its base64 accepts junk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import zlib
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from bridge.errors import PayloadTooLarge, SamlError
+
+REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+MAX_RELAY_STATE = 80  # SAML Bindings 3.4.3 / 3.5.3: RelayState MUST NOT exceed 80 bytes
+
+
+def b64decode_strict(value: str, *, max_size: int, what: str) -> bytes:
+    if len(value) > max_size * 4 // 3 + 8:
+        raise PayloadTooLarge(f"the {what} is larger than {max_size} bytes")
+    compact = value.replace("\r", "").replace("\n", "").replace(" ", "+")
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise SamlError(f"the {what} is not valid base64") from None
+
+
+def inflate_bounded(data: bytes, *, max_size: int, what: str) -> bytes:
+    """Raw DEFLATE (RFC 1951) with an output cap; never falls back to the input."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        out = inflater.decompress(data, max_size + 1)
+    except zlib.error:
+        raise SamlError(f"the {what} is not DEFLATE-compressed as the HTTP-Redirect binding requires") from None
+    if len(out) > max_size or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"the {what} inflates to more than {max_size} bytes")
+    if not inflater.eof:
+        raise SamlError(f"the {what} is a truncated DEFLATE stream")
+    return out
+
+
+def decode_redirect(value: str, *, max_message: int, max_inflated: int) -> bytes:
+    raw = b64decode_strict(value, max_size=max_message, what="SAMLRequest")
+    return inflate_bounded(raw, max_size=max_inflated, what="SAMLRequest")
+
+
+def decode_post(value: str, *, max_message: int) -> bytes:
+    return b64decode_strict(value, max_size=max_message, what="SAMLRequest")
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectQuery:
+    """The parameters of a Redirect-binding request, plus the exact octets its signature covers."""
+
+    saml_request: str
+    relay_state: str | None
+    sig_alg: str | None
+    signature: str | None
+    signed_octets: bytes
+
+
+def parse_redirect_query(raw_query: str) -> RedirectQuery:
+    """Split the raw query string, keeping each parameter's original URL-encoding for the signature.
+
+    Re-encoding decoded values would break signatures from SPs that encode
+    differently (SAML Bindings 3.4.4.1 signs the octets as sent).
+    """
+    raw: dict[str, str] = {}
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if name in raw:
+            raise SamlError(f"the query string repeats the {name} parameter")
+        raw[name] = value
+    if "SAMLRequest" not in raw:
+        raise SamlError("no SAMLRequest parameter: this URL receives SAML AuthnRequests")
+    signed = "&".join(f"{name}={raw[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg") if name in raw)
+    decoded = {name: unquote_plus(value) for name, value in raw.items()}
+    return RedirectQuery(
+        saml_request=decoded["SAMLRequest"],
+        relay_state=decoded.get("RelayState"),
+        sig_alg=decoded.get("SigAlg"),
+        signature=decoded.get("Signature"),
+        signed_octets=signed.encode("ascii", "replace"),
+    )
+
+
+def check_relay_state(relay_state: str | None) -> str | None:
+    if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
+        raise SamlError(f"RelayState is longer than {MAX_RELAY_STATE} bytes (SAML Bindings 3.4.3)")
+    return relay_state
+
+
+def post_form(action: str, field: str, message: bytes, relay_state: str | None, *, nonce: str) -> str:
+    """The HTTP-POST binding page: auto-submits with a nonce'd script, a visible button without JS."""
+    value = base64.b64encode(message).decode()
+    relay = (
+        f'<input type="hidden" name="RelayState" value="{html.escape(relay_state, quote=True)}">'
+        if relay_state is not None
+        else ""
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>Signing you in…</title></head><body>"
+        f'<form id="saml" method="post" action="{html.escape(action, quote=True)}">'
+        f'<input type="hidden" name="{html.escape(field, quote=True)}" value="{value}">{relay}'
+        "<noscript><p>JavaScript is off: press Continue to finish signing in.</p></noscript>"
+        '<button type="submit">Continue</button></form>'
+        f'<script nonce="{nonce}">document.getElementById("saml").submit();</script>'
+        "</body></html>"
+    )

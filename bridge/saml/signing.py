@@ -1,0 +1,170 @@
+"""XML signatures: signing our messages and verifying SPs' requests (XML-DSig via python-xmlsec).
+
+Signing uses a key parsed once (bridge.keys.SigningKey) and RSA-SHA256 with
+SHA-256 digests and exclusive c14n. Verification trusts only certificates
+from the SP's metadata: KeyInfo in the message is never used to find a key,
+the signature must be the root's own enveloped signature, and its single
+Reference must point at the root's ID (defeats signature wrapping).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+import xmlsec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+
+from bridge.errors import SignatureError
+from bridge.keys import Certificate, SigningKey
+from bridge.saml.xml import DS, NS
+
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+RSA_SHA384 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
+RSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
+RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+SHA1_DIGEST = "http://www.w3.org/2000/09/xmldsig#sha1"
+
+_REDIRECT_HASHES: dict[str, hashes.HashAlgorithm] = {
+    RSA_SHA256: hashes.SHA256(),
+    RSA_SHA384: hashes.SHA384(),
+    RSA_SHA512: hashes.SHA512(),
+}
+_ALLOWED_SIGNATURE_METHODS = frozenset(_REDIRECT_HASHES)
+_ALLOWED_DIGESTS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
+_ALLOWED_TRANSFORMS = frozenset(
+    {
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    }
+)
+
+
+def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | None) -> None:
+    """Add an enveloped RSA-SHA256 signature to ``element``, right after ``after`` (its Issuer, as the
+    schema orders it) or, with ``after=None``, as its first child (metadata).
+
+    The element must carry an ``ID``; nothing may re-serialise it with other
+    whitespace afterwards (the caller writes it out once).
+    """
+    signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256, ns="ds")
+    if after is None:
+        element.insert(0, signature)
+    else:
+        after.addnext(signature)
+    ref = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#" + element.get("ID"))
+    xmlsec.template.add_transform(ref, xmlsec.Transform.ENVELOPED)
+    xmlsec.template.add_transform(ref, xmlsec.Transform.EXCL_C14N)
+    key_info = xmlsec.template.ensure_key_info(signature)
+    xmlsec.template.add_x509_data(key_info)
+    xmlsec.tree.add_ids(element, ["ID"])
+    ctx = xmlsec.SignatureContext()
+    ctx.key = key.xmlsec_key
+    ctx.sign(signature)
+
+
+def _only_root_signature(root: etree._Element) -> etree._Element:
+    signatures = root.findall(f".//{DS}Signature")
+    own = root.findall(f"{DS}Signature")
+    if len(signatures) != 1 or len(own) != 1:
+        raise SignatureError("the request must carry exactly one signature, enveloped in its root element")
+    return own[0]
+
+
+def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: bool) -> None:
+    method = signature.find(f"{DS}SignedInfo/{DS}SignatureMethod")
+    references = signature.findall(f"{DS}SignedInfo/{DS}Reference")
+    if method is None or len(references) != 1:
+        raise SignatureError("the signature must have one SignatureMethod and exactly one Reference")
+    algorithm = method.get("Algorithm")
+    if algorithm == RSA_SHA1 and not allow_sha1:
+        raise SignatureError("SHA-1 signatures are refused; sign with RSA-SHA256")
+    if algorithm not in _ALLOWED_SIGNATURE_METHODS and not (allow_sha1 and algorithm == RSA_SHA1):
+        raise SignatureError(f"signature algorithm {algorithm} is not accepted")
+    reference = references[0]
+    if reference.get("URI") != "#" + root_id:
+        raise SignatureError("the signature does not cover the request it is attached to")
+    digest = reference.find(f"{DS}DigestMethod")
+    digest_alg = digest.get("Algorithm") if digest is not None else None
+    if digest_alg not in _ALLOWED_DIGESTS and not (allow_sha1 and digest_alg == SHA1_DIGEST):
+        raise SignatureError(f"digest algorithm {digest_alg} is not accepted; use SHA-256")
+    for transform in reference.iterfind(f"{DS}Transforms/{DS}Transform"):
+        if transform.get("Algorithm") not in _ALLOWED_TRANSFORMS:
+            raise SignatureError(f"signature transform {transform.get('Algorithm')} is not accepted")
+
+
+def verify_enveloped(root: etree._Element, certificates: Sequence[Certificate], *, allow_sha1: bool = False) -> None:
+    """Verify the root's enveloped signature with one of the SP's metadata certificates."""
+    root_id = root.get("ID")
+    if not root_id:
+        raise SignatureError("the signed request has no ID")
+    if len(root.xpath("//*[@ID=$id]", id=root_id)) != 1:
+        raise SignatureError("the request's ID is not unique in the document")
+    signature = _only_root_signature(root)
+    _check_signed_info(signature, root_id, allow_sha1=allow_sha1)
+    if not certificates:
+        raise SignatureError("the service provider's metadata lists no signing certificate")
+    xmlsec.tree.add_ids(root, ["ID"])
+    for certificate in certificates:
+        ctx = xmlsec.SignatureContext()
+        # A preset key makes xmlsec ignore KeyInfo entirely: only metadata certs count.
+        ctx.key = xmlsec.Key.from_memory(certificate.pem.encode(), xmlsec.KeyFormat.CERT_PEM)
+        ctx.set_enabled_key_data([xmlsec.KeyData.X509])
+        try:
+            ctx.verify(signature)
+            return
+        except xmlsec.Error:
+            continue
+    raise SignatureError("the request's signature does not verify with the service provider's certificates")
+
+
+def verify_redirect(
+    signed_query: bytes,
+    sig_alg: str | None,
+    signature_b64: str,
+    certificates: Sequence[Certificate],
+    *,
+    allow_sha1: bool = False,
+) -> None:
+    """HTTP-Redirect binding (SAML Bindings 3.4.4.1): the signature is over the raw query octets."""
+    if not sig_alg:
+        # A missing SigAlg must never default to SHA-1.
+        raise SignatureError("the signed request has no SigAlg")
+    if sig_alg == RSA_SHA1 and allow_sha1:
+        algorithm: hashes.HashAlgorithm = hashes.SHA1()  # noqa: S303 - explicit opt-in only
+    elif sig_alg == RSA_SHA1:
+        raise SignatureError("SHA-1 signatures are refused; sign with RSA-SHA256")
+    elif sig_alg in _REDIRECT_HASHES:
+        algorithm = _REDIRECT_HASHES[sig_alg]
+    else:
+        raise SignatureError(f"signature algorithm {sig_alg} is not accepted")
+    try:
+        signature = base64.b64decode("".join(signature_b64.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("the Signature parameter is not valid base64") from None
+    if not certificates:
+        raise SignatureError("the service provider's metadata lists no signing certificate")
+    for certificate in certificates:
+        public_key = certificate.cert.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            continue
+        try:
+            public_key.verify(signature, signed_query, padding.PKCS1v15(), algorithm)
+            return
+        except InvalidSignature:
+            continue
+    raise SignatureError("the request's signature does not verify with the service provider's certificates")
+
+
+__all__ = ["NS", "RSA_SHA1", "RSA_SHA256", "sign", "verify_enveloped", "verify_redirect"]

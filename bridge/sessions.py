@@ -1,0 +1,87 @@
+"""The bridge session: a signed cookie holding the payer's identity between the launch and IC's AuthnRequest.
+
+Stateless (itsdangerous, its own salt, SHA-256, ``max_age`` = idle timeout,
+re-issued on every use so the timeout slides), so any node can answer and
+no sticky sessions are needed. Cookie attributes follow CONTRACT.md:
+HttpOnly always; ``SameSite=None; Secure`` when the payer's pages run in a
+cross-site iFrame (ViewMode 1) and the base URL is https; Lax otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from bridge.identity import Identity
+
+SALT = "bridge.session.v1"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    identity: Identity
+    authn_instant: datetime
+    view_mode: int
+    deep_link: int
+
+
+@dataclass(frozen=True, slots=True)
+class CookiePolicy:
+    name: str
+    secure: bool
+    samesite: str  # "none" | "lax"
+    max_age: int
+
+
+def cookie_policy(*, name: str, https: bool, view_mode: int, idle_timeout: int) -> CookiePolicy:
+    if view_mode == 1 and https:
+        return CookiePolicy(name=name, secure=True, samesite="none", max_age=idle_timeout)
+    return CookiePolicy(name=name, secure=https, samesite="lax", max_age=idle_timeout)
+
+
+class SessionCodec:
+    def __init__(self, secrets: Sequence[str], *, idle_timeout: int) -> None:
+        self._serializer = URLSafeTimedSerializer(
+            list(secrets), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        self.idle_timeout = idle_timeout
+
+    def dump(self, session: Session, *, now: datetime) -> str:
+        payload: dict[str, Any] = {
+            "sid": session.session_id,
+            "id": session.identity.to_dict(),
+            "at": int(session.authn_instant.timestamp()),
+            "vm": session.view_mode,
+            "dl": session.deep_link,
+        }
+        signer = self._serializer.make_signer(self._serializer.salt)
+        stamp = int(now.timestamp())
+        signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
+        return signer.sign(self._serializer.dump_payload(payload)).decode()
+
+    def load(self, value: str | None, *, now: datetime) -> Session | None:
+        """The session, or None when absent, tampered with or idle too long."""
+        if not value or len(value) > 4096:
+            return None
+        try:
+            payload, stamp = self._serializer.loads(value, max_age=10**9, return_timestamp=True)
+            if (now - stamp).total_seconds() > self.idle_timeout:
+                return None
+            return Session(
+                session_id=str(payload["sid"]),
+                identity=Identity.from_dict(payload["id"]),
+                authn_instant=datetime.fromtimestamp(int(payload["at"]), tz=now.tzinfo),
+                view_mode=int(payload["vm"]),
+                deep_link=int(payload["dl"]),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError):
+            log.info("session cookie refused (tampered, malformed or signed with an unknown secret)")
+            return None
