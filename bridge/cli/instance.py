@@ -1,0 +1,130 @@
+"""``bridge init``, ``bridge serve`` and ``bridge check``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from bridge.cli.common import add_config, add_json, emit, settings_from_args
+from bridge.clock import utcnow
+from bridge.config import default_config_path
+from bridge.errors import BridgeError, ConfigError
+from bridge.instance import init_instance
+from bridge.keyring import ACTIVE, KeyRing
+from bridge.keys import Certificate
+from bridge.service_providers import load_registry
+from bridge.store import open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    init = sub.add_parser("init", help="create a working instance in DIR")
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--base-url", default="http://127.0.0.1:8000", help="public URL of the bridge")
+    init.add_argument("--sp", default=None, help="entity ID of the demo biller's SP (default: the simulator)")
+    add_json(init)
+    init.set_defaults(func=cmd_init)
+
+    serve = sub.add_parser("serve", help="run the service under uvicorn")
+    add_config(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check", help="validate the configuration, keys and SP metadata")
+    add_config(check)
+    add_json(check)
+    check.set_defaults(func=cmd_check)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    result = init_instance(Path(args.dir), base_url=args.base_url, now=utcnow(), sp_entity_id=args.sp)
+    payload = {
+        "config": str(result.config), "api_key": result.api_key, "partner_secret": result.partner_secret,
+        "biller": result.biller, "metadata_url": result.metadata_url, "sso_url": result.sso_url,
+        "entity_id": result.entity_id, "kid": result.kid,
+    }
+    emit(args, payload, "\n".join([
+        f"Created instance: {result.config}",
+        f"  Entity ID:        {result.entity_id}",
+        f"  Metadata URL:     {result.metadata_url}",
+        f"  SSO Service URL:  {result.sso_url}",
+        f"  Demo biller:      {result.biller}",
+        f"  Partner API key:  {result.api_key}   (shown once; keep it secret)",
+        f"Run: bridge serve --config {result.config}",
+    ]))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bridge.logs import configure_logging
+
+    path = default_config_path(args.config)
+    settings = settings_from_args(args)
+    problems = check_instance(path)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    configure_logging(settings.logging.level if args.log_level is None else args.log_level.upper(),
+                      settings.logging.format)
+    os.environ["BRIDGE_CONFIG"] = str(path.resolve())
+    uvicorn.run(
+        "bridge.web.app:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+        log_config=None, access_log=False, proxy_headers=False, server_header=False,
+    )
+    return 0
+
+
+def check_instance(path: Path) -> list[str]:
+    """Every problem that would stop the bridge from signing anyone in, one line each."""
+    from bridge.config import load_settings
+
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        return exc.detail.splitlines()
+    problems: list[str] = []
+    try:
+        registry = load_registry(settings)
+        if len(registry) == 0 and not settings.simulator.enabled:
+            problems.append(f"{settings.path(settings.metadata.dir)}: no trusted SP metadata (*.xml) found")
+    except BridgeError as exc:
+        problems.append(exc.detail)
+    try:
+        store = open_store(settings)
+    except BridgeError as exc:
+        return [*problems, f"store: {exc.detail}"]
+    try:
+        store.migrate()
+        ring = KeyRing(store, settings)
+        ring.refresh()
+        ring.load_all_published()
+        now = utcnow()
+        actives = [r for r in store.list_keys() if r.state == ACTIVE]
+        if not actives:
+            problems.append("keys: no active signing key")
+        for record in actives:
+            cert = Certificate.from_pem(record.cert_pem)
+            if cert.not_after <= now:
+                problems.append(f"keys: active certificate {record.kid} expired on {cert.not_after:%Y-%m-%d}")
+        for record in store.list_billers():
+            if registry_has := record.sp_entity_id:
+                known = {sp.entity_id for sp in load_registry(settings)}
+                if registry_has not in known and not settings.simulator.enabled:
+                    problems.append(f"biller {record.name}: SP {registry_has} has no trusted metadata")
+    except BridgeError as exc:
+        problems.append(exc.detail)
+    finally:
+        store.close()
+    return problems
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = default_config_path(args.config)
+    problems = check_instance(path)
+    emit(args, {"ok": not problems, "problems": problems},
+         "\n".join(problems) if problems else f"{path}: OK")
+    return 1 if problems else 0

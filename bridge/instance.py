@@ -1,0 +1,198 @@
+"""A bridge instance: its folder on disk (``bridge init``) and its running services (``open_instance``).
+
+``open_instance`` wires the explicit dependencies once (settings, store, SP
+registry, key ring, IdP, session codec, clock, id factory); the web app and
+the CLI both use it, so they cannot disagree about how the bridge is built.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bridge import audit
+from bridge.billers import Biller, issue_api_key, validate_biller
+from bridge.clock import Clock, IdFactory, new_id, utcnow
+from bridge.config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from bridge.errors import ConfigError
+from bridge.fetch_log import FetchLog
+from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
+from bridge.keyring import ACTIVE, KeyRing
+from bridge.keys import generate_key_files
+from bridge.metrics import Metrics
+from bridge.service_providers import ServiceProviderRegistry, load_registry
+from bridge.sessions import SessionCodec
+from bridge.store import open_store
+from bridge.store.base import KeyRecord, Store
+from bridge.tickets import partner_secret
+
+DEMO_BILLER = "demo"
+DEMO_BILLER_GUID = "c09d08fb-a969-4778-bb58-b46a8e9224e7"  # IC's sample GUID (DOMAIN.md)
+SIMULATOR_SP_PATH = "/simulator/metadata"
+EXAMPLE_METADATA = Path(__file__).resolve().parent.parent / "metadata"
+
+
+@dataclass
+class Instance:
+    settings: Settings
+    store: Store
+    registry: ServiceProviderRegistry
+    keyring: KeyRing
+    idp: IdentityProvider
+    sessions: SessionCodec
+    metrics: Metrics
+    fetch_log: FetchLog
+    clock: Clock = utcnow
+    new_id: IdFactory = new_id
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_instance(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    registry: ServiceProviderRegistry | None = None,
+    clock: Clock = utcnow,
+    new_id: IdFactory = new_id,
+    migrate: bool = True,
+) -> Instance:
+    store = store or open_store(settings)
+    if migrate:
+        store.migrate()
+    registry = registry if registry is not None else load_registry(settings)
+    keyring = KeyRing(store, settings)
+    keyring.refresh()
+    idp = IdentityProvider(settings, store, registry, keyring, clock=clock, new_id=new_id)
+    return Instance(
+        settings=settings,
+        store=store,
+        registry=registry,
+        keyring=keyring,
+        idp=idp,
+        sessions=SessionCodec(settings.session.secrets, idle_timeout=settings.session.idle_timeout),
+        metrics=Metrics(),
+        fetch_log=FetchLog(store),
+        clock=clock,
+        new_id=new_id,
+    )
+
+
+def add_signing_key(store: Store, settings: Settings, *, now: datetime, state: str) -> KeyRecord:
+    """Generate a key pair in the instance's certs folder and record it in ``state``."""
+    directory = settings.path(settings.keys.dir)
+    key_path, _cert_path, cert = generate_key_files(
+        directory,
+        size=settings.keys.size,
+        validity_days=settings.keys.validity_days,
+        common_name=settings.idp.resolved_entity_id,
+        now=now,
+        passphrase=settings.keys.passphrase,
+    )
+    relative = key_path.relative_to(settings.base_dir) if key_path.is_relative_to(settings.base_dir) else key_path
+    record = KeyRecord(
+        kid=cert.kid,
+        state=state,
+        cert_pem=cert.pem,
+        key_path=str(relative),
+        created_at=now,
+        published_at=now if state != "generated" else None,
+        activated_at=now if state == ACTIVE else None,
+    )
+    store.add_key(record)
+    return record
+
+
+def _config_text(base_url: str) -> str:
+    return f"""# SAML identity bridge instance (created by `bridge init`). Reference: README.md, "Configuration".
+[idp]
+base_url = "{base_url}"
+# entity_id defaults to <base_url>/saml/metadata
+
+[store]
+url = "sqlite:///bridge.db"
+
+[tickets]
+# Newest last: the last secret signs, all verify. Prefer "env:NAME" or "file:PATH" in production.
+secrets = ["{secrets.token_urlsafe(32)}"]
+lifetime = 60
+
+[session]
+secrets = ["{secrets.token_urlsafe(32)}"]
+idle_timeout = "15m"
+
+[keys]
+dir = "certs"
+
+[metadata]
+dir = "metadata"
+
+[simulator]
+# The built-in Invoice Cloud stand-in; never enable it in production.
+enabled = true
+
+[sp."{base_url}{SIMULATOR_SP_PATH}"]
+allow_http_acs = {str(base_url.startswith("http://")).lower()}
+"""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config: Path
+    api_key: str
+    partner_secret: str
+    biller: str
+    metadata_url: str
+    sso_url: str
+    entity_id: str
+    kid: str
+
+
+def init_instance(directory: Path, *, base_url: str, now: datetime, sp_entity_id: str | None = None) -> InitResult:
+    """Create a working instance in ``directory``; refuse to overwrite one."""
+    config = directory / DEFAULT_CONFIG_NAME
+    if config.exists():
+        raise ConfigError(f"{config} already exists: refusing to overwrite an instance")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "certs").mkdir(mode=0o700, exist_ok=True)
+    (directory / "metadata").mkdir(exist_ok=True)
+    config.write_text(_config_text(base_url.rstrip("/")))
+    config.chmod(0o600)  # holds the ticket and session secrets
+    settings = load_settings(config)
+    example = EXAMPLE_METADATA / "example-invoicecloud-sp.xml"
+    if example.exists():
+        shutil.copy(example, directory / "metadata" / example.name)
+    store = open_store(settings)
+    try:
+        store.migrate()
+        record = add_signing_key(store, settings, now=now, state=ACTIVE)
+        store.record_audit(
+            audit.AuditEvent(at=now, event=audit.KEY_TRANSITION, outcome="ok", actor=audit.os_actor(),
+                             detail=f"{record.kid}: created active by bridge init")
+        )
+        sp = sp_entity_id or f"{settings.idp.base_url}{SIMULATOR_SP_PATH}"
+        biller = validate_biller(
+            Biller(name=DEMO_BILLER, biller_guid=DEMO_BILLER_GUID, sp_entity_id=sp,
+                   link_base=f"{settings.idp.base_url}/simulator/saml",
+                   login_types={"owner": "1", "co-owner": "5", "default": "1"})
+        )
+        store.put_biller(biller.record(created_at=now))
+        api_key = issue_api_key(store, DEMO_BILLER, now=now)
+    finally:
+        store.close()
+    return InitResult(
+        config=config,
+        api_key=api_key,
+        partner_secret=partner_secret(settings.tickets.secrets[-1], DEMO_BILLER),
+        biller=DEMO_BILLER,
+        metadata_url=settings.idp.base_url + METADATA_PATH,
+        sso_url=settings.idp.base_url + SSO_PATH,
+        entity_id=settings.idp.resolved_entity_id,
+        kid=record.kid,
+    )

@@ -1,0 +1,41 @@
+"""Prometheus metrics (prometheus-client), one registry per instance: no process-global state."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.logins = Counter(
+            "bridge_logins_total", "Sign-ins by biller, flow and outcome", ["biller", "flow", "outcome"],
+            registry=self.registry,
+        )
+        self.sso_latency = Histogram(
+            "bridge_sso_seconds", "Time to answer an AuthnRequest", registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.saml_errors = Counter(
+            "bridge_saml_errors_total", "Refused SAML messages by error code", ["code"], registry=self.registry
+        )
+        self.tickets = Counter(
+            "bridge_tickets_total", "Launch tickets by outcome", ["outcome"], registry=self.registry
+        )
+        self.store_errors = Counter(
+            "bridge_store_errors_total", "Store operations that failed (requests failed closed)",
+            registry=self.registry,
+        )
+        self.key_expiry = Gauge(
+            "bridge_key_expiry_seconds", "Seconds until each published certificate expires", ["kid", "state"],
+            registry=self.registry,
+        )
+        self.metadata_fetches = Counter(
+            "bridge_metadata_fetches_total", "GETs of the IdP metadata", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

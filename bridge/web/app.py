@@ -1,0 +1,112 @@
+"""The ASGI application: routes, edge middleware, error mapping and the background housekeeping loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from bridge.config import Settings, default_config_path, load_settings
+from bridge.errors import BridgeError, StoreUnavailable
+from bridge.instance import Instance, open_instance
+from bridge.web import api_routes, health_routes, launch_routes, saml_routes
+from bridge.web.errors import bridge_error_handler, unexpected_error_handler
+from bridge.web.security import EdgeMiddleware
+
+log = logging.getLogger("bridge.web")
+KEY_REFRESH_SECONDS = 5  # how soon a node sees another node's key transition (README, "Scale-out")
+
+# Feature modules add their routes and background jobs here (admin console, simulator, SP refresh).
+RouteFactory = Callable[[Instance], Iterable[BaseRoute]]
+Job = Callable[[Instance], None]
+
+
+def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
+    """One pass of the background loop: key states, fetch log, expired rows."""
+    instance.keyring.refresh()
+    instance.fetch_log.flush()
+    now = instance.clock()
+    if now.timestamp() - last_purge[0] >= instance.settings.store.purge_interval:
+        last_purge[0] = now.timestamp()
+        audit_before = now - timedelta(seconds=instance.settings.store.audit_retention)
+        instance.store.purge_expired(now, audit_before=audit_before)
+    for job in instance.extras.get("jobs", ()):
+        job(instance)
+
+
+async def _background(instance: Instance) -> None:
+    last_purge = [0.0]
+    while True:
+        await asyncio.sleep(KEY_REFRESH_SECONDS)
+        try:
+            await run_in_threadpool(housekeeping, instance, last_purge=last_purge)
+        except StoreUnavailable as exc:
+            log.warning("housekeeping: store unavailable: %s", exc.detail)
+        except Exception:
+            log.exception("housekeeping failed")
+
+
+def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (), background: bool = True) -> Starlette:
+    settings = instance.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not settings.idp.is_https:
+            log.warning("base_url is plain http: cookies are SameSite=Lax without Secure (development only)")
+        task = asyncio.create_task(_background(instance)) if background else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await run_in_threadpool(instance.fetch_log.flush)
+
+    routes: list[BaseRoute] = [
+        *saml_routes.routes, *api_routes.routes, *launch_routes.routes, *health_routes.routes,
+    ]
+    for factory in (*_feature_routes(), *extra_routes):
+        routes.extend(factory(instance))
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                EdgeMiddleware, max_body=settings.limits.max_body, max_query=settings.limits.max_saml_message * 2,
+                https=settings.idp.is_https,
+            )
+        ],
+        exception_handlers={BridgeError: bridge_error_handler, Exception: unexpected_error_handler},
+        lifespan=lifespan,
+    )
+    app.state.instance = instance
+    return app
+
+
+def _feature_routes() -> list[RouteFactory]:
+    """Optional features register themselves in bridge.web.features (admin console, simulator, …)."""
+    try:
+        from bridge.web.features import ROUTE_FACTORIES
+    except ImportError:
+        return []
+    return list(ROUTE_FACTORIES)
+
+
+def app_from_settings(settings: Settings) -> Starlette:
+    return create_app(open_instance(settings))
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory for ``bridge serve`` (each worker process builds its own instance)."""
+    return app_from_settings(load_settings(default_config_path(os.environ.get("BRIDGE_CONFIG"))))
+
+
+def config_path_for_workers(path: Path) -> str:
+    return str(path.resolve())

@@ -1,0 +1,70 @@
+"""The one place where bridge errors become HTTP: JSON for API clients, an HTML page for browsers.
+
+No stack trace ever reaches a user; unexpected errors are logged with the
+request ID and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bridge.errors import BridgeError, RateLimited
+from bridge.web.pages import message_page
+
+log = logging.getLogger("bridge.web")
+
+_TITLES = {
+    400: "This sign-in request cannot be accepted",
+    401: "Sign-in required",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Request too large",
+    429: "Too many requests",
+    503: "Temporarily unavailable",
+}
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _metrics(request: Request):  # type: ignore[no-untyped-def]
+    instance = getattr(request.app.state, "instance", None)
+    return instance.metrics if instance is not None else None
+
+
+def error_response(request: Request, exc: BridgeError) -> Response:
+    metrics = _metrics(request)
+    if metrics is not None:
+        if exc.code == "store_unavailable":
+            metrics.store_errors.inc()
+        elif request.url.path.startswith("/saml/"):
+            metrics.saml_errors.labels(exc.code).inc()
+    log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.code, exc.detail)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if wants_json(request):
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+    response = message_page(
+        request, title=_TITLES.get(exc.status, "Something went wrong"), message=exc.detail,
+        status=exc.status, code=exc.code,
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def bridge_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BridgeError)
+    return error_response(request, exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(
+        request, BridgeError("an unexpected error occurred; it has been logged", code="internal_error", status=500)
+    )

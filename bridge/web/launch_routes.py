@@ -1,0 +1,98 @@
+"""The browser side of delegation: ``/launch`` (redeem a ticket, start the session) and ``/logout``."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from bridge import audit, tickets
+from bridge.billers import get_biller
+from bridge.errors import BridgeError, NotFound, TicketError
+from bridge.instance import Instance
+from bridge.launches import LAUNCH_PATH, PendingRequest, ic_link, identity_of, relay_state_for, validate_launch
+from bridge.sessions import Session
+from bridge.web.pages import message_page
+from bridge.web.responses import (
+    clear_session_cookie,
+    client_ip,
+    current_session,
+    saml_post_page,
+    set_session_cookie,
+)
+
+LAUNCH_FIELDS = ("email", "account_number", "role", "login_type", "deep_link", "view_mode", "flow", "biller")
+
+
+def _redeem(instance: Instance, request: Request) -> Response:
+    params = request.query_params
+    partner = "partner_ticket" in params
+    token = params.get("partner_ticket") if partner else params.get("ticket")
+    now = instance.clock()
+    ip = client_ip(request)
+    try:
+        payload = tickets.redeem(
+            instance.store, token or "", secrets=instance.settings.tickets.secrets,
+            max_age=instance.settings.tickets.lifetime, now=now, partner=partner,
+        )
+        biller = get_biller(instance.store, str(payload.get("biller")))
+    except (TicketError, NotFound) as exc:
+        instance.metrics.tickets.labels("refused").inc()
+        audit.record(instance.store, audit.login_event(audit.TICKET_REFUSED, at=now, outcome="refused",
+                                                       client_ip=ip, detail=exc.detail))
+        raise TicketError(exc.detail) from None
+    launch = validate_launch(biller, {k: payload[k] for k in LAUNCH_FIELDS if payload.get(k) is not None})
+    identity = identity_of(launch)
+    session = Session(session_id=instance.new_id(), identity=identity, authn_instant=now,
+                      view_mode=launch.view_mode, deep_link=launch.deep_link)
+    instance.metrics.tickets.labels("consumed").inc()
+    audit.record(instance.store, audit.login_event(audit.TICKET_CONSUMED, at=now, outcome="ok", identity=identity,
+                                                   sp=biller.sp_entity_id, flow=launch.flow, client_ip=ip))
+    pending_id = params.get("pending")
+    if pending_id:
+        data = instance.store.take_pending(pending_id, now)
+        pending = PendingRequest.from_dict(data) if data else None
+        if pending is None or pending.biller != biller.name:
+            raise BridgeError("this sign-in request has expired or belongs to another biller; start again",
+                              code="pending_not_found")
+        outgoing = instance.idp.resume(pending, identity, session_id=session.session_id, authn_instant=now,
+                                       client_ip=ip)
+        response: Response = saml_post_page(request, outgoing, biller=biller)
+    elif launch.flow == "idp-initiated":
+        relay = relay_state_for(instance.settings.sp_settings(biller.sp_entity_id).relay_state_template, launch)
+        outgoing = instance.idp.unsolicited(biller.sp_entity_id, identity, relay_state=relay,
+                                            session_id=session.session_id, authn_instant=now, client_ip=ip)
+        response = saml_post_page(request, outgoing, biller=biller)
+    else:
+        response = RedirectResponse(ic_link(biller, launch), status_code=303)
+    instance.metrics.logins.labels(biller.name, launch.flow, "launched").inc()
+    set_session_cookie(request, response, session)
+    return response
+
+
+async def launch(request: Request) -> Response:
+    return await run_in_threadpool(_redeem, request.app.state.instance, request)
+
+
+async def logout(request: Request) -> Response:
+    instance: Instance = request.app.state.instance
+    session = current_session(request)
+    target = None
+    if session is not None:
+        record = instance.store.get_biller(session.identity.biller)
+        target = record.settings.get("return_url") if record else None
+    response: Response
+    if target:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = message_page(request, title="Signed out", message="You are signed out of the bridge.",
+                                status=200)
+    clear_session_cookie(request, response)
+    return response
+
+
+routes = [
+    Route(LAUNCH_PATH, launch, methods=["GET"]),
+    Route("/logout", logout, methods=["GET", "POST"]),
+]

@@ -1,0 +1,105 @@
+"""SAML endpoints: the IdP metadata and the SSO service (HTTP-Redirect and HTTP-POST bindings)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from bridge.billers import Biller, biller_from_record
+from bridge.errors import NotFound, PermissionDenied
+from bridge.idp import METADATA_PATH, SSO_PATH, Incoming
+from bridge.instance import Instance
+from bridge.launches import PendingRequest
+from bridge.saml.assertions import STATUS_NO_PASSIVE
+from bridge.sessions import Session
+from bridge.store.base import MetadataFetch
+from bridge.web.responses import client_ip, current_session, saml_post_page
+
+METADATA_TYPE = "application/samlmetadata+xml"
+
+
+async def metadata(request: Request) -> Response:
+    instance: Instance = request.app.state.instance
+    document = instance.idp.metadata()
+    instance.metrics.metadata_fetches.inc()
+    fetch = MetadataFetch(
+        at=instance.clock(), client_ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:200],
+        kids=document.kids,
+    )
+    instance.fetch_log.add(fetch)
+    headers = {"ETag": document.etag, "Cache-Control": f"public, max-age={min(document.cache_seconds, 3600)}"}
+    if request.headers.get("if-none-match") == document.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(document.body, media_type=METADATA_TYPE, headers=headers)
+
+
+def _billers_for_sp(instance: Instance, sp_entity_id: str) -> list[Biller]:
+    return [biller_from_record(r) for r in instance.store.list_billers() if r.sp_entity_id == sp_entity_id]
+
+
+def _session_biller(instance: Instance, session: Session) -> Biller | None:
+    record = instance.store.get_biller(session.identity.biller)
+    return biller_from_record(record) if record else None
+
+
+def _answer(request: Request, instance: Instance, incoming: Incoming, session: Session | None) -> Response:
+    if session is not None and not incoming.request.force_authn:
+        biller = _session_biller(instance, session)
+        if biller is None or biller.sp_entity_id != incoming.sp.entity_id:
+            raise PermissionDenied(
+                "your portal session is for another biller; open Invoice Cloud again from your portal"
+            )
+        outgoing = instance.idp.respond(
+            incoming, session.identity, session_id=session.session_id, authn_instant=session.authn_instant,
+            client_ip=client_ip(request),
+        )
+        instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
+        return saml_post_page(request, outgoing, biller=biller)
+    if incoming.request.is_passive:
+        outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE, message="no session")
+        return saml_post_page(request, outgoing, biller=None)
+    return _park(instance, incoming)
+
+
+def _park(instance: Instance, incoming: Incoming) -> Response:
+    """No session: keep the request server-side and send the payer to the partner's login page."""
+    candidates = [b for b in _billers_for_sp(instance, incoming.sp.entity_id) if b.login_url]
+    if len(candidates) != 1:
+        raise NotFound(
+            "you are not signed in to your portal: open Invoice Cloud from your portal's link to sign in"
+        )
+    biller = candidates[0]
+    pending_id = instance.new_id()
+    pending = PendingRequest(
+        sp=incoming.sp.entity_id, acs_url=incoming.acs.location, request_id=incoming.request.id,
+        relay_state=incoming.relay_state, nameid_format=incoming.request.nameid_format, biller=biller.name,
+    )
+    lifetime = instance.settings.session.pending_lifetime
+    instance.store.put_pending(pending_id, pending.to_dict(), instance.clock() + timedelta(seconds=lifetime))
+    separator = "&" if "?" in (biller.login_url or "") else "?"
+    return RedirectResponse(f"{biller.login_url}{separator}{urlencode({'saml_pending': pending_id})}", 303)
+
+
+async def sso(request: Request) -> Response:
+    instance: Instance = request.app.state.instance
+    with instance.metrics.sso_latency.time():
+        if request.method == "GET":
+            raw_query = request.scope.get("query_string", b"").decode("latin-1")
+            incoming = await run_in_threadpool(instance.idp.receive_redirect, raw_query)
+        else:
+            form = await request.form(max_files=0, max_fields=10)
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            incoming = await run_in_threadpool(instance.idp.receive_post, fields)
+        session = current_session(request)
+        return await run_in_threadpool(_answer, request, instance, incoming, session)
+
+
+routes = [
+    Route(METADATA_PATH, metadata, methods=["GET"]),
+    Route(SSO_PATH, sso, methods=["GET", "POST"]),
+]

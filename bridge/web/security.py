@@ -1,0 +1,102 @@
+"""Edge protections applied to every response: security headers, body and query limits, request IDs.
+
+A pure ASGI middleware (no per-request thread hop). Routes may set their own
+Content-Security-Policy (the auto-POST page and framed pages do); everything
+else gets the strict default below.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from bridge.errors import PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def page_csp(nonce: str, *, form_action: str = "'self'", frame_ancestors: str = "'none'") -> str:
+    """The CSP of a page we render: scripts and styles only with this response's nonce."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self'; "
+        f"form-action {form_action}; frame-ancestors {frame_ancestors}; base-uri 'none'"
+    )
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_query: int, https: bool) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_query = max_query
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        request_id = secrets.token_hex(8)
+        state = scope.setdefault("state", {})
+        state["csp_nonce"] = nonce
+        state["request_id"] = request_id
+        headers = dict(scope.get("headers") or [])
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await _plain(send, 414, b"query string too long")
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _plain(send, 413, b"request body too large")
+            return
+        received = 0
+        limit = self.max_body
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-request-id", request_id.encode()),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                if b"content-security-policy" not in present:
+                    extra.append((b"content-security-policy", DEFAULT_CSP.format(nonce=nonce).encode()))
+                    extra.append((b"x-frame-options", b"DENY"))
+                if self.https:
+                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                message["headers"] = [*message.get("headers", []), *[(k, v) for k, v in extra if k not in present]]
+            await send(message)
+
+        await self.app(scope, limited_receive, send_with_headers)
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
