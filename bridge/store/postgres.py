@@ -1,0 +1,78 @@
+"""PostgreSQL connections for the store: a psycopg 3 connection pool shared by the process's threads.
+
+Connections run in autocommit mode, so a one-statement write (use_once, record_audit)
+is one round trip with no BEGIN/COMMIT; several statements use an explicit transaction.
+psycopg prepares a statement on the server once a connection has run it a few times,
+and every query text is a cached constant, so the hot path parses nothing new.
+A connection that breaks (server restart) fails its one request with StoreUnavailable
+and the pool replaces it; we do not check connections on checkout, which would cost a
+round trip per call. Open the store after forking, never before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from bridge.errors import StoreUnavailable
+from bridge.store.sql import Dialect, StoreConflict
+
+# Any constant will do; it only has to be the same in every process that migrates.
+_MIGRATION_LOCK_ID = 0x5A3D_B41D
+
+DIALECT = Dialect(
+    name="postgres",
+    label="PostgreSQL",
+    placeholder="%s",
+    table_exists="SELECT to_regclass(?)",
+    # Held until the migration transaction ends; a second process waits, then sees the work done.
+    migration_lock=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})",
+)
+
+
+class PostgresBackend:
+    """A pool of ``pool_size`` connections; ``timeout`` bounds the wait for one."""
+
+    dialect = DIALECT
+
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+        with _mapped():
+            self._pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max(pool_size, 1),
+                timeout=timeout,
+                kwargs={"autocommit": True},
+                name="bridge-store",
+                open=True,
+            )
+
+    @contextmanager
+    def read(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
+        with _mapped(), self._pool.connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    # Autocommit: one statement is its own transaction.
+    write = read
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
+        with _mapped(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """Driver and pool errors become the bridge's. The detail names no host: the cause has it."""
+    try:
+        yield
+    except psycopg.IntegrityError as exc:
+        raise StoreConflict("a record with that key already exists") from exc
+    except psycopg.Error as exc:  # PoolTimeout and PoolClosed are OperationalErrors too
+        raise StoreUnavailable(f"the PostgreSQL store cannot answer ({type(exc).__name__})") from exc
