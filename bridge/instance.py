@@ -8,7 +8,6 @@ the CLI both use it, so they cannot disagree about how the bridge is built.
 from __future__ import annotations
 
 import secrets
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,6 @@ from bridge.tickets import partner_secret
 DEMO_BILLER = "demo"
 DEMO_BILLER_GUID = "c09d08fb-a969-4778-bb58-b46a8e9224e7"  # IC's sample GUID (DOMAIN.md)
 SIMULATOR_SP_PATH = "/simulator/metadata"
-EXAMPLE_METADATA = Path(__file__).resolve().parent.parent / "metadata"
 
 
 @dataclass
@@ -109,14 +107,14 @@ def add_signing_key(store: Store, settings: Settings, *, now: datetime, state: s
     return record
 
 
-def _config_text(base_url: str) -> str:
+def _config_text(base_url: str, store_url: str) -> str:
     return f"""# SAML identity bridge instance (created by `bridge init`). Reference: README.md, "Configuration".
 [idp]
 base_url = "{base_url}"
 # entity_id defaults to <base_url>/saml/metadata
 
 [store]
-url = "sqlite:///bridge.db"
+url = "{store_url}"
 
 [tickets]
 # Newest last: the last secret signs, all verify. Prefer "env:NAME" or "file:PATH" in production.
@@ -154,7 +152,10 @@ class InitResult:
     kid: str
 
 
-def init_instance(directory: Path, *, base_url: str, now: datetime, sp_entity_id: str | None = None) -> InitResult:
+def init_instance(
+    directory: Path, *, base_url: str, now: datetime, sp_entity_id: str | None = None,
+    store_url: str = "sqlite:///bridge.db", simulator: bool = True,
+) -> InitResult:
     """Create a working instance in ``directory``; refuse to overwrite one."""
     config = directory / DEFAULT_CONFIG_NAME
     if config.exists():
@@ -162,12 +163,10 @@ def init_instance(directory: Path, *, base_url: str, now: datetime, sp_entity_id
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "certs").mkdir(mode=0o700, exist_ok=True)
     (directory / "metadata").mkdir(exist_ok=True)
-    config.write_text(_config_text(base_url.rstrip("/")))
+    text = _config_text(base_url.rstrip("/"), store_url)
+    config.write_text(text if simulator else text.replace("enabled = true", "enabled = false"))
     config.chmod(0o600)  # holds the ticket and session secrets
     settings = load_settings(config)
-    example = EXAMPLE_METADATA / "example-invoicecloud-sp.xml"
-    if example.exists():
-        shutil.copy(example, directory / "metadata" / example.name)
     store = open_store(settings)
     try:
         store.migrate()
