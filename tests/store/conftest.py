@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from store_backends import BACKENDS, ONCE_BACKENDS, make_store
 
 from bridge.store import SqlStore
-from tests.store_backends import BACKENDS, ONCE_BACKENDS, make_store
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

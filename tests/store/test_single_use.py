@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_backends import store_url
 
 from bridge.store import SqlStore
-from tests.store import workers
-from tests.store_backends import store_url
+
+from . import workers
 
 
 def test_use_once_is_true_then_false(once_store: SqlStore, now: datetime) -> None:
