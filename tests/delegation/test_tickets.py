@@ -1,0 +1,130 @@
+"""Launch tickets: single use, short-lived, tamper-proof, bound to their biller; partner-signed tickets too."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bridge.tickets import mint_partner_ticket, partner_secret
+
+PAYER = {"email": "pat@example.com", "account_number": "101Invoice"}
+
+
+@pytest.fixture
+def city(bridge):
+    from saml_peers import OneLoginSP
+
+    sp = OneLoginSP()
+    bridge.trust(sp)
+    bridge.add_biller("city", sp.entity_id)
+    return bridge
+
+
+def _url(bridge, **body) -> str:
+    response = bridge.create_login("city", **PAYER, **body)
+    assert response.status_code == 201
+    return response.json()["url"]
+
+
+def _refused(response) -> None:
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "set-cookie" not in response.headers
+    assert "SAMLResponse" not in response.text and "Traceback" not in response.text
+
+
+def test_a_ticket_signs_in_once(city):
+    url = _url(city)
+    assert city.client.get(url, follow_redirects=False).status_code == 303
+    second = city.client.get(url, follow_redirects=False)
+    _refused(second)
+    assert "already used" in second.text
+
+
+def test_an_expired_ticket_is_refused(city, clock):
+    url = _url(city)
+    clock.advance(61)
+    response = city.client.get(url, follow_redirects=False)
+    _refused(response)
+    assert "expired" in response.text
+
+
+def test_a_ticket_within_its_lifetime_is_accepted(city, clock):
+    url = _url(city)
+    clock.advance(59)
+    assert city.client.get(url, follow_redirects=False).status_code == 303
+
+
+def test_a_tampered_ticket_is_refused(city):
+    url = _url(city)
+    ticket = parse_qs(urlsplit(url).query)["ticket"][0]
+    forged = ticket[:-3] + ("AAA" if not ticket.endswith("AAA") else "BBB")
+    _refused(city.client.get(f"/launch?ticket={forged}", follow_redirects=False))
+
+
+def test_a_ticket_signed_with_an_unknown_secret_is_refused(city):
+    from bridge.tickets import LaunchRequest, mint
+
+    launch = LaunchRequest(biller="city", email="evil@example.com", account_number="1", login_type="1",
+                           role=None, deep_link=1, view_mode=1, flow="sp-initiated")
+    token = mint(["not-the-bridge-secret"], launch, ticket_id="_x", now=city.clock())
+    _refused(city.client.get("/launch", params={"ticket": token}, follow_redirects=False))
+
+
+def test_refused_tickets_are_audited(city):
+    city.client.get("/launch?ticket=garbage", follow_redirects=False)
+    assert [e.outcome for e in city.audit("ticket.refused")] == ["refused"]
+
+
+def test_concurrent_double_use_of_one_ticket_signs_in_exactly_once(city):
+    url = _url(city)
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def use() -> None:
+        barrier.wait()
+        statuses.append(city.client.get(url, follow_redirects=False).status_code)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [303] + [400] * 7
+    assert len(city.audit("ticket.consumed")) == 1
+
+
+def test_rotated_ticket_secrets_still_accept_tickets_signed_with_the_old_one(city):
+    url = _url(city)
+    settings = city.instance.settings
+    rotated = settings.tickets.model_copy(update={"secrets": [*settings.tickets.secrets, "brand-new-secret"]})
+    object.__setattr__(settings, "tickets", rotated)
+    assert city.client.get(url, follow_redirects=False).status_code == 303
+
+
+def _partner_ticket(bridge, biller: str, jti: str = "_p1", **launch) -> str:
+    secret = partner_secret(bridge.settings.tickets.secrets[-1], biller)
+    return mint_partner_ticket(secret, {"biller": biller, **PAYER, **launch}, ticket_id=jti, now=bridge.clock())
+
+
+def test_a_partner_signed_ticket_signs_in_once(city):
+    token = _partner_ticket(city, "city", deep_link="paperless")
+    first = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
+    assert first.status_code == 303
+    assert "DeepLinkID=2" in first.headers["location"]
+    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+
+
+def test_a_partner_ticket_signed_for_another_biller_is_refused(city):
+    secret = partner_secret(city.settings.tickets.secrets[-1], "town")
+    token = mint_partner_ticket(secret, {"biller": "city", **PAYER}, ticket_id="_p2", now=city.clock())
+    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+
+
+def test_a_partner_ticket_with_an_invalid_field_is_refused_with_the_field_named(city):
+    token = _partner_ticket(city, "city", jti="_p3", view_mode=7)
+    response = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
+    assert response.status_code == 400
+    assert "view_mode" in response.text
