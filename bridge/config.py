@@ -210,6 +210,23 @@ class AdminSettings(_Section):
     token_hash: str | None = None  # argon2 hash of the admin token
     password_hash: str | None = None
     username: str = "admin"
+    idle_timeout: Duration = 900
+    login_attempts_per_minute: int = 10
+
+    @field_validator("token_hash", "password_hash")
+    @classmethod
+    def _argon2(cls, value: str | None) -> str | None:
+        if value is not None and value and not value.startswith("$argon2"):
+            raise ValueError("must be an argon2 hash (make one with `bridge admin hash`)")
+        return value or None
+
+
+def hash_admin_secret(secret: str) -> str:
+    """The argon2id hash stored in ``admin.token_hash`` / ``admin.password_hash`` (never the secret itself)."""
+    from argon2 import PasswordHasher
+
+    # OWASP's argon2id floor (19 MiB, 2 passes): ~40 ms here; login attempts are rate-limited as well.
+    return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(secret)
 
 
 class SimulatorSettings(_Section):

@@ -16,7 +16,7 @@ from typing import Any
 from bridge import audit
 from bridge.billers import Biller, issue_api_key, validate_biller
 from bridge.clock import Clock, IdFactory, new_id, utcnow
-from bridge.config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from bridge.config import DEFAULT_CONFIG_NAME, Settings, hash_admin_secret, load_settings
 from bridge.errors import ConfigError
 from bridge.fetch_log import FetchLog
 from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
@@ -67,6 +67,9 @@ def open_instance(
     registry = registry if registry is not None else load_registry(settings)
     keyring = KeyRing(store, settings)
     keyring.refresh()
+    extras: dict[str, Any] = {}
+    if settings.simulator.enabled:
+        extras["simulator"] = _add_simulator(settings, registry, keyring, now=clock())
     idp = IdentityProvider(settings, store, registry, keyring, clock=clock, new_id=new_id)
     return Instance(
         settings=settings,
@@ -79,7 +82,18 @@ def open_instance(
         fetch_log=FetchLog(store),
         clock=clock,
         new_id=new_id,
+        extras=extras,
     )
+
+
+def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyring: KeyRing, *, now: datetime) -> Any:
+    """The built-in IC simulator (dev only): its SP joins the registry like one with trusted metadata."""
+    from bridge.simulator.sp import open_simulator
+
+    simulator = open_simulator(settings, keyring, now=now)
+    if registry.find(simulator.entity_id) is None:
+        registry.replace([*registry, simulator.service_provider()])
+    return simulator
 
 
 def add_signing_key(store: Store, settings: Settings, *, now: datetime, state: str) -> KeyRecord:
@@ -107,7 +121,7 @@ def add_signing_key(store: Store, settings: Settings, *, now: datetime, state: s
     return record
 
 
-def _config_text(base_url: str, store_url: str) -> str:
+def _config_text(base_url: str, store_url: str, admin_token_hash: str = "") -> str:
     return f"""# SAML identity bridge instance (created by `bridge init`). Reference: README.md, "Configuration".
 [idp]
 base_url = "{base_url}"
@@ -127,6 +141,10 @@ idle_timeout = "15m"
 
 [keys]
 dir = "certs"
+
+[admin]
+# argon2 hash of the admin console token printed once by `bridge init` (`bridge admin hash` makes new ones).
+token_hash = "{admin_token_hash}"
 
 [metadata]
 dir = "metadata"
@@ -150,6 +168,7 @@ class InitResult:
     sso_url: str
     entity_id: str
     kid: str
+    admin_token: str = ""
 
 
 def init_instance(
@@ -163,7 +182,8 @@ def init_instance(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "certs").mkdir(mode=0o700, exist_ok=True)
     (directory / "metadata").mkdir(exist_ok=True)
-    text = _config_text(base_url.rstrip("/"), store_url)
+    admin_token = secrets.token_urlsafe(24)
+    text = _config_text(base_url.rstrip("/"), store_url, hash_admin_secret(admin_token))
     config.write_text(text if simulator else text.replace("enabled = true", "enabled = false"))
     config.chmod(0o600)  # holds the ticket and session secrets
     settings = load_settings(config)
@@ -194,4 +214,5 @@ def init_instance(
         sso_url=settings.idp.base_url + SSO_PATH,
         entity_id=settings.idp.resolved_entity_id,
         kid=record.kid,
+        admin_token=admin_token,
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bridge.errors import BridgeError
 
-COMMAND_MODULES = ("instance", "billers", "link", "keys", "db", "audit", "sp")
+COMMAND_MODULES = ("instance", "billers", "link", "keys", "db", "audit", "sp", "admin")
 
 
 def build_parser() -> argparse.ArgumentParser:

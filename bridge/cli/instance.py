@@ -44,7 +44,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     payload = {
         "config": str(result.config), "api_key": result.api_key, "partner_secret": result.partner_secret,
         "biller": result.biller, "metadata_url": result.metadata_url, "sso_url": result.sso_url,
-        "entity_id": result.entity_id, "kid": result.kid,
+        "entity_id": result.entity_id, "kid": result.kid, "admin_token": result.admin_token,
     }
     emit(args, payload, "\n".join([
         f"Created instance: {result.config}",
@@ -53,6 +53,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"  SSO Service URL:  {result.sso_url}",
         f"  Demo biller:      {result.biller}",
         f"  Partner API key:  {result.api_key}   (shown once; keep it secret)",
+        f"  Admin console:    {result.metadata_url.removesuffix('/saml/metadata')}/admin",
+        f"  Admin token:      {result.admin_token}   (shown once; keep it secret)",
         f"Run: bridge serve --config {result.config}",
     ]))
     return 0

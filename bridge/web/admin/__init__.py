@@ -1,0 +1,18 @@
+"""The admin console at ``/admin``: server-rendered pages (Starlette + Jinja2), no client-side app.
+
+``auth`` owns credentials, the admin session cookie and the page guard; ``csrf`` the form tokens;
+``ratelimit`` the login counter; ``views`` the dashboard, audit and login pages; ``billers`` the
+biller pages and IC setup sheet; ``keys`` the signing-key lifecycle (through bridge.key_lifecycle).
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from bridge.instance import Instance
+
+
+def routes(instance: Instance) -> list[BaseRoute]:
+    from bridge.web.admin import billers, keys, views
+
+    return [*views.routes, *billers.routes, *keys.routes]
