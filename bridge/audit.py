@@ -8,6 +8,7 @@ leaves (fail closed).
 from __future__ import annotations
 
 import getpass
+import logging
 from datetime import datetime
 
 from bridge.identity import Identity
@@ -20,6 +21,9 @@ TICKET_CONSUMED = "ticket.consumed"
 TICKET_REFUSED = "ticket.refused"
 KEY_TRANSITION = "key.transition"
 BILLER_CHANGED = "biller.changed"
+log = logging.getLogger("bridge.audit")
+# What the audit log line carries: never the email or account (personal data stays in the store).
+_LOGGED = ("event", "outcome", "biller", "sp", "flow", "login_type", "client_ip", "actor", "detail")
 
 
 def login_event(
@@ -51,6 +55,8 @@ def login_event(
 
 def record(store: Store, event: AuditEvent) -> None:
     store.record_audit(event)
+    log.info("audit %s %s", event.event, event.outcome,
+             extra={"audit": {name: getattr(event, name) for name in _LOGGED if getattr(event, name) is not None}})
 
 
 def os_actor() -> str:

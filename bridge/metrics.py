@@ -36,6 +36,14 @@ class Metrics:
         self.metadata_fetches = Counter(
             "bridge_metadata_fetches_total", "GETs of the IdP metadata", registry=self.registry
         )
+        self.signature_failures = Counter(
+            "bridge_signature_failures_total", "Signed SAML messages refused: missing, bad or weak signature",
+            registry=self.registry,
+        )
+        self.replay_rejections = Counter(
+            "bridge_replay_rejections_total", "Messages refused because they were already used, by kind",
+            ["kind"], registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -73,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.logging.level if args.log_level is None else args.log_level.upper(),
                       settings.logging.format)
     os.environ["BRIDGE_CONFIG"] = str(path.resolve())
+    if args.log_level is not None:
+        os.environ["BRIDGE_LOG_LEVEL"] = args.log_level.upper()  # worker processes configure their own logging
     uvicorn.run(
         "bridge.web.app:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_config=None, access_log=False, proxy_headers=False, server_header=False,

@@ -104,8 +104,12 @@ def app_from_settings(settings: Settings) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """uvicorn factory for ``bridge serve`` (each worker process builds its own instance)."""
-    return app_from_settings(load_settings(default_config_path(os.environ.get("BRIDGE_CONFIG"))))
+    """uvicorn factory for ``bridge serve`` (each worker process builds its own instance and logging)."""
+    from bridge.logs import configure_logging
+
+    settings = load_settings(default_config_path(os.environ.get("BRIDGE_CONFIG")))
+    configure_logging(os.environ.get("BRIDGE_LOG_LEVEL") or settings.logging.level, settings.logging.format)
+    return app_from_settings(settings)
 
 
 def config_path_for_workers(path: Path) -> str:

@@ -11,7 +11,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.errors import BridgeError, RateLimited
+from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, TicketError
 from bridge.web.pages import message_page
 
 log = logging.getLogger("bridge.web")
@@ -45,6 +45,12 @@ def error_response(request: Request, exc: BridgeError) -> Response:
             metrics.store_errors.inc()
         elif request.url.path.startswith("/saml/"):
             metrics.saml_errors.labels(exc.code).inc()
+        if isinstance(exc, SignatureError):
+            metrics.signature_failures.inc()
+        elif isinstance(exc, ReplayError):
+            metrics.replay_rejections.labels("authn_request").inc()
+        elif isinstance(exc, TicketError) and "already used" in exc.detail:
+            metrics.replay_rejections.labels("ticket").inc()
     log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.code, exc.detail)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if wants_json(request):

@@ -72,11 +72,13 @@ def _redeem(instance: Instance, request: Request) -> Response:
         outgoing = instance.idp.resume(pending, identity, session_id=session.session_id, authn_instant=now,
                                        client_ip=ip)
         response: Response = saml_post_page(request, outgoing, biller=biller)
+        instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
     elif launch.flow == "idp-initiated":
         relay = relay_state_for(instance.settings.sp_settings(biller.sp_entity_id).relay_state_template, launch)
         outgoing = instance.idp.unsolicited(biller.sp_entity_id, identity, relay_state=relay,
                                             session_id=session.session_id, authn_instant=now, client_ip=ip)
         response = saml_post_page(request, outgoing, biller=biller)
+        instance.metrics.logins.labels(biller.name, "idp-initiated", "ok").inc()
     else:
         response = RedirectResponse(ic_link(biller, launch), status_code=303)
     instance.metrics.logins.labels(biller.name, launch.flow, "launched").inc()

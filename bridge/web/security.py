@@ -7,7 +7,9 @@ else gets the strict default below.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -18,6 +20,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+access_log = logging.getLogger("bridge.access")
 
 DEFAULT_CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; form-action 'self'; "
@@ -59,6 +62,8 @@ class EdgeMiddleware:
             return
         received = 0
         limit = self.max_body
+        started = time.perf_counter()
+        status = [500]
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -71,6 +76,7 @@ class EdgeMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status[0] = message["status"]
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
@@ -88,7 +94,14 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *[(k, v) for k, v in extra if k not in present]]
             await send(message)
 
-        await self.app(scope, limited_receive, send_with_headers)
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        finally:
+            # The path only: query strings carry SAMLRequest, tickets and other secrets.
+            access_log.info("%s %s %s", scope["method"], scope["path"], status[0], extra={
+                "request_id": request_id, "method": scope["method"], "path": scope["path"][:300],
+                "status": status[0], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            })
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
