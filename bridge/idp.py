@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+from lxml import etree
 
 from bridge import audit
 from bridge.clock import Clock, IdFactory, new_id, utcnow
@@ -24,12 +27,14 @@ from bridge.launches import PendingRequest
 from bridge.saml import assertions, bindings
 from bridge.saml.authn_request import AuthnRequest, check_freshness, parse_authn_request
 from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
-from bridge.saml.signing import verify_enveloped, verify_redirect
+from bridge.saml.logout import LogoutRequest, build_logout_response, parse_logout_request
+from bridge.saml.signing import RSA_SHA256, sign_redirect, verify_enveloped, verify_redirect
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
 from bridge.service_providers import ServiceProviderRegistry, choose_acs
 from bridge.store.base import Store
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", AuthnRequest, LogoutRequest)
 
 SSO_PATH = "/saml/sso"
 SLO_PATH = "/saml/slo"
@@ -45,6 +50,15 @@ class Incoming:
     acs: Endpoint
     relay_state: str | None
     binding: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingLogout:
+    request: LogoutRequest
+    sp: ServiceProvider
+    relay_state: str | None
+    binding: str
+    location: str  # the SP's SingleLogoutService from its metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +130,18 @@ class IdentityProvider:
         return document
 
     # --- receiving ------------------------------------------------------------------------
-    def receive_redirect(self, raw_query: str) -> Incoming:
+    def _verified_redirect(
+        self, raw_query: str, parse: Callable[[bytes], tuple[etree._Element, M]]
+    ) -> tuple[M, ServiceProvider, str | None]:
+        """Decode, parse and verify a Redirect-binding message (SAML Bindings 3.4.4.1)."""
         limits = self.settings.limits
         query = bindings.parse_redirect_query(raw_query)
         xml = bindings.decode_redirect(
             query.saml_request, max_message=limits.max_saml_message, max_inflated=limits.max_inflated
         )
-        root, request = parse_authn_request(xml)
-        sp = self.registry.get(request.issuer)
-        if request.signed:
+        _root, message = parse(xml)
+        sp = self.registry.get(message.issuer)
+        if message.signed:
             raise SignatureError("the HTTP-Redirect binding carries its signature in the query, not in the XML")
         if query.signature is not None or sp.authn_requests_signed:
             if query.signature is None:
@@ -133,20 +150,70 @@ class IdentityProvider:
                 query.signed_octets, query.sig_alg, query.signature, sp.signing_certs,
                 allow_sha1=self.settings.idp.allow_sha1,
             )
-        return self._accept(request, sp, bindings.check_relay_state(query.relay_state), bindings.REDIRECT)
+        return message, sp, bindings.check_relay_state(query.relay_state)
 
-    def receive_post(self, form: Mapping[str, str]) -> Incoming:
+    def _verified_post(
+        self, form: Mapping[str, str], parse: Callable[[bytes], tuple[etree._Element, M]]
+    ) -> tuple[M, ServiceProvider, str | None]:
+        """Decode, parse and verify a POST-binding message: the verified root is the message processed."""
         value = form.get("SAMLRequest")
         if not value:
-            raise SamlError("no SAMLRequest field: this URL receives SAML AuthnRequests")
+            raise SamlError("no SAMLRequest field: this URL receives SAML requests")
         xml = bindings.decode_post(value, max_message=self.settings.limits.max_saml_message)
-        root, request = parse_authn_request(xml)
-        sp = self.registry.get(request.issuer)
-        if request.signed or sp.authn_requests_signed:
-            if not request.signed:
+        root, message = parse(xml)
+        sp = self.registry.get(message.issuer)
+        if message.signed or sp.authn_requests_signed:
+            if not message.signed:
                 raise SignatureError("this service provider's requests must be signed; the request is not")
             verify_enveloped(root, sp.signing_certs, allow_sha1=self.settings.idp.allow_sha1)
-        return self._accept(request, sp, bindings.check_relay_state(form.get("RelayState")), bindings.POST)
+        return message, sp, bindings.check_relay_state(form.get("RelayState"))
+
+    def receive_redirect(self, raw_query: str) -> Incoming:
+        request, sp, relay_state = self._verified_redirect(raw_query, parse_authn_request)
+        return self._accept(request, sp, relay_state, bindings.REDIRECT)
+
+    def receive_post(self, form: Mapping[str, str]) -> Incoming:
+        request, sp, relay_state = self._verified_post(form, parse_authn_request)
+        return self._accept(request, sp, relay_state, bindings.POST)
+
+    def receive_logout(self, *, raw_query: str | None = None, form: Mapping[str, str] | None = None) -> IncomingLogout:
+        """An SP's LogoutRequest (SAML Core 3.7.1), verified like an AuthnRequest and replay-checked."""
+        if raw_query is not None:
+            request, sp, relay_state = self._verified_redirect(raw_query, parse_logout_request)
+        else:
+            request, sp, relay_state = self._verified_post(form or {}, parse_logout_request)
+        if request.destination is not None and request.destination != self.endpoints.slo_url:
+            raise SamlError("the request's Destination is not this bridge's logout URL")
+        idp = self.settings.idp
+        now = self.clock()
+        if not (now - timedelta(seconds=idp.request_max_age + idp.clock_skew) <= request.issue_instant
+                <= now + timedelta(seconds=idp.clock_skew)):
+            raise SamlError("the logout request's IssueInstant is outside the allowed window")
+        expires = now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
+        if not self.store.use_once("logout-request", f"{sp.entity_id}|{request.id}", expires):
+            raise ReplayError("this logout request was already used")
+        # Answer over POST where the SP offers it, else over Redirect (python3-saml SPs take only Redirect).
+        endpoints = sorted(sp.slo, key=lambda e: e.binding != bindings.POST)
+        if not endpoints:
+            raise SamlError("the service provider's metadata lists no SingleLogoutService")
+        endpoint = endpoints[0]
+        return IncomingLogout(request=request, sp=sp, relay_state=relay_state, binding=endpoint.binding,
+                              location=endpoint.response_location or endpoint.location)
+
+    def logout_response(self, incoming: IncomingLogout) -> Outgoing | str:
+        """A signed LogoutResponse: an Outgoing for the POST binding, or the Redirect-binding URL."""
+        key = self.keyring.active
+        post = incoming.binding == bindings.POST
+        body = build_logout_response(
+            issuer=self.endpoints.entity_id, destination=incoming.location, in_response_to=incoming.request.id,
+            response_id=self.new_id(), now=self.clock(), key=key if post else None,
+        )
+        if post:
+            return Outgoing(acs_url=incoming.location, message=body, relay_state=incoming.relay_state)
+        return bindings.redirect_location(
+            incoming.location, "SAMLResponse", body, incoming.relay_state, sig_alg=RSA_SHA256,
+            sign=lambda octets: sign_redirect(octets, key),
+        )
 
     def _accept(
         self, request: AuthnRequest, sp: ServiceProvider, relay_state: str | None, binding: str

@@ -1,1 +1,4 @@
-"""SAML 2.0 protocol core: XML, bindings, requests, assertions, signatures, metadata. Imports nothing from the web or the store."""
+"""SAML 2.0 protocol core: XML, bindings, requests, assertions, signatures, metadata.
+
+Imports nothing from the web layer or the store.
+"""

@@ -36,7 +36,7 @@ def _bool(value: str | None) -> bool:
     return value is not None and value.strip() in {"true", "1"}
 
 
-def _instant(value: str) -> datetime:
+def parse_instant(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -62,7 +62,7 @@ def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
     return root, AuthnRequest(
         id=root.get("ID", ""),
         issuer=issuer,
-        issue_instant=_instant(root.get("IssueInstant", "")),
+        issue_instant=parse_instant(root.get("IssueInstant", "")),
         destination=root.get("Destination"),
         acs_url=root.get("AssertionConsumerServiceURL"),
         acs_index=int(index) if index is not None else None,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 from collections.abc import Sequence
 
 import xmlsec
@@ -51,38 +53,84 @@ _ALLOWED_TRANSFORMS = frozenset(
 )
 
 
+_DSIG = "http://www.w3.org/2000/09/xmldsig#"
+_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+# The exclusive-c14n form of our SignedInfo, which is also how it is written (so what is signed is what is sent).
+# Exclusive c14n renders xmlns:ds on SignedInfo (its apex) whatever its ancestors declare.
+_SIGNED_INFO = (
+    f'<ds:SignedInfo xmlns:ds="{_DSIG}">'
+    f'<ds:CanonicalizationMethod Algorithm="{_EXC_C14N}"></ds:CanonicalizationMethod>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>'
+    '<ds:Reference URI="#{id}"><ds:Transforms>'
+    f'<ds:Transform Algorithm="{_DSIG}enveloped-signature"></ds:Transform>'
+    f'<ds:Transform Algorithm="{_EXC_C14N}"></ds:Transform>'
+    '</ds:Transforms>'
+    '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"></ds:DigestMethod>'
+    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+)
+_SIGNATURE = (
+    f'<ds:Signature xmlns:ds="{_DSIG}">{{signed_info}}<ds:SignatureValue>{{value}}</ds:SignatureValue>'
+    "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+    "</ds:Signature>"
+)
+_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+_CERTIFICATES: dict[str, str] = {}  # kid → bare base64 DER: a handful of keys over a process's life
+
+
 def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | None) -> None:
     """Add an enveloped RSA-SHA256 signature to ``element``, right after ``after`` (its Issuer, as the
     schema orders it) or, with ``after=None``, as its first child (metadata).
 
+    XML-DSig (Core 3.1) done directly: SHA-256 over the exclusive c14n of the
+    element before the signature is inserted (which is exactly what the
+    enveloped-signature transform gives a verifier), then one RSA signature
+    over the canonical SignedInfo, which is written in its canonical form.
+    lxml (libxml2) canonicalises, ``cryptography`` signs with the key parsed
+    once; python3-saml, pysaml2 and xmlsec1 verify the result in the tests.
     The element must carry an ``ID``; nothing may re-serialise it with other
     whitespace afterwards (the caller writes it out once).
     """
-    signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256, ns="ds")
+    element_id = element.get("ID") or ""
+    if not _NCNAME.match(element_id):
+        raise ValueError("a signed element needs an ID that is an NCName")
+    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    digest = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
+    signed_info = _SIGNED_INFO.format(id=element_id, digest=digest)
+    value = key.private_key.sign(signed_info.encode(), padding.PKCS1v15(), hashes.SHA256())
+    # Inside ds:Signature the declaration on SignedInfo is redundant; its canonical form is unchanged without it.
+    signature = etree.fromstring(_SIGNATURE.format(
+        signed_info=signed_info.replace(f' xmlns:ds="{_DSIG}"', "", 1),
+        value=base64.b64encode(value).decode(),
+        certificate=_certificate_b64(key),
+    ))
     if after is None:
         element.insert(0, signature)
     else:
         after.addnext(signature)
-    ref = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#" + element.get("ID"))
-    xmlsec.template.add_transform(ref, xmlsec.Transform.ENVELOPED)
-    xmlsec.template.add_transform(ref, xmlsec.Transform.EXCL_C14N)
-    key_info = xmlsec.template.ensure_key_info(signature)
-    xmlsec.template.add_x509_data(key_info)
-    xmlsec.tree.add_ids(element, ["ID"])
-    ctx = xmlsec.SignatureContext()
-    ctx.key = key.xmlsec_key
-    ctx.sign(signature)
 
 
-def _only_root_signature(root: etree._Element) -> etree._Element:
+def _certificate_b64(key: SigningKey) -> str:
+    value = _CERTIFICATES.get(key.kid)
+    if value is None:
+        value = _CERTIFICATES[key.kid] = key.certificate.der_base64
+    return value
+
+
+def sign_redirect(octets: bytes, key: SigningKey) -> str:
+    """RSA-SHA256 over the query octets of an HTTP-Redirect message (SAML Bindings 3.4.4.1), base64."""
+    signature = key.private_key.sign(octets, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
+
+
+def _only_root_signature(root: etree._Element, what: str = "request") -> etree._Element:
     signatures = root.findall(f".//{DS}Signature")
     own = root.findall(f"{DS}Signature")
     if len(signatures) != 1 or len(own) != 1:
-        raise SignatureError("the request must carry exactly one signature, enveloped in its root element")
+        raise SignatureError(f"the {what} must carry exactly one signature, enveloped in its root element")
     return own[0]
 
 
-def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: bool) -> None:
+def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: bool, what: str = "request") -> None:
     method = signature.find(f"{DS}SignedInfo/{DS}SignatureMethod")
     references = signature.findall(f"{DS}SignedInfo/{DS}Reference")
     if method is None or len(references) != 1:
@@ -94,7 +142,7 @@ def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: b
         raise SignatureError(f"signature algorithm {algorithm} is not accepted")
     reference = references[0]
     if reference.get("URI") != "#" + root_id:
-        raise SignatureError("the signature does not cover the request it is attached to")
+        raise SignatureError(f"the signature does not cover the {what} it is attached to")
     digest = reference.find(f"{DS}DigestMethod")
     digest_alg = digest.get("Algorithm") if digest is not None else None
     if digest_alg not in _ALLOWED_DIGESTS and not (allow_sha1 and digest_alg == SHA1_DIGEST):
@@ -104,15 +152,18 @@ def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: b
             raise SignatureError(f"signature transform {transform.get('Algorithm')} is not accepted")
 
 
-def verify_enveloped(root: etree._Element, certificates: Sequence[Certificate], *, allow_sha1: bool = False) -> None:
-    """Verify the root's enveloped signature with one of the SP's metadata certificates."""
+def verify_enveloped(
+    root: etree._Element, certificates: Sequence[Certificate], *, allow_sha1: bool = False, what: str = "request"
+) -> None:
+    """Verify the root's enveloped signature with one of the given certificates (the SP's metadata ones, or
+    a metadata source's pinned one); ``what`` names the document in the error messages."""
     root_id = root.get("ID")
     if not root_id:
-        raise SignatureError("the signed request has no ID")
+        raise SignatureError(f"the signed {what} has no ID")
     if len(root.xpath("//*[@ID=$id]", id=root_id)) != 1:
-        raise SignatureError("the request's ID is not unique in the document")
-    signature = _only_root_signature(root)
-    _check_signed_info(signature, root_id, allow_sha1=allow_sha1)
+        raise SignatureError(f"the {what}'s ID is not unique in the document")
+    signature = _only_root_signature(root, what)
+    _check_signed_info(signature, root_id, allow_sha1=allow_sha1, what=what)
     if not certificates:
         raise SignatureError("the service provider's metadata lists no signing certificate")
     xmlsec.tree.add_ids(root, ["ID"])
@@ -126,7 +177,8 @@ def verify_enveloped(root: etree._Element, certificates: Sequence[Certificate], 
             return
         except xmlsec.Error:
             continue
-    raise SignatureError("the request's signature does not verify with the service provider's certificates")
+    trusted = "the service provider's certificates" if what == "request" else "the trusted certificate"
+    raise SignatureError(f"the {what}'s signature does not verify with {trusted}")
 
 
 def verify_redirect(

@@ -151,4 +151,6 @@ class Store(Protocol):
 
     # housekeeping
     def purge_expired(self, now: datetime, *, audit_before: datetime | None = None) -> int:
-        """Drop expired single-use marks, pending requests and rate windows (and audit rows older than ``audit_before``)."""
+        """Drop expired single-use marks, pending requests and rate windows.
+
+        Audit rows older than ``audit_before`` go too (the retention setting)."""

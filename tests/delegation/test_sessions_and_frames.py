@@ -1,0 +1,160 @@
+"""The bridge session: cookie attributes per ViewMode, iFrame framing policy, resuming a parked
+AuthnRequest, cross-biller refusal, and sign-out (SAML Single Logout and /logout)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from saml_peers import OneLoginSP, authn_request_xml, parse_post_page, redirect_url
+
+PAYER = {"email": "pat@example.com", "account_number": "101Invoice"}
+SSO = "https://bridge.test/saml/sso"
+
+
+@pytest.fixture
+def sp(sqlite_bridge) -> OneLoginSP:
+    sp = OneLoginSP()
+    sqlite_bridge.trust(sp)
+    return sp
+
+
+def _cookie_header(response) -> str:
+    return response.headers["set-cookie"].lower()
+
+
+def test_iframe_view_mode_sets_a_samesite_none_secure_httponly_cookie(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    cookie = _cookie_header(sqlite_bridge.launch("city", **PAYER, view_mode=1))
+    assert "samesite=none" in cookie and "secure" in cookie and "httponly" in cookie
+
+
+def test_full_page_view_mode_sets_a_lax_httponly_cookie(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    cookie = _cookie_header(sqlite_bridge.launch("city", **PAYER, view_mode=0))
+    assert "samesite=lax" in cookie and "httponly" in cookie and "secure" in cookie
+
+
+def test_plain_http_development_base_url_uses_lax_without_secure():
+    from bridge.sessions import cookie_policy
+
+    policy = cookie_policy(name="s", https=False, view_mode=1, idle_timeout=60)
+    assert (policy.samesite, policy.secure) == ("lax", False)
+
+
+def test_the_session_expires_after_its_idle_timeout(sqlite_bridge, sp, clock):
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    sqlite_bridge.launch("city", **PAYER)
+    clock.advance(sqlite_bridge.settings.session.idle_timeout + 1)
+    xml = authn_request_xml(issuer=sp.entity_id, issue_instant=clock())
+    response = sqlite_bridge.sso_redirect(redirect_url(SSO, xml))
+    assert response.status_code == 404  # no session and no partner login page: start from the portal
+
+
+def test_pages_inside_the_portal_iframe_may_be_framed_only_by_its_origins(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id, portal_origins=("https://portal.city.test",))
+    sqlite_bridge.launch("city", **PAYER, view_mode=1)
+    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
+    csp = response.headers["content-security-policy"]
+    assert "frame-ancestors https://portal.city.test;" in csp
+    assert f"form-action {urlsplit(sp.acs_url).scheme}://{urlsplit(sp.acs_url).netloc}" in csp
+    assert "x-frame-options" not in response.headers
+
+
+def test_pages_of_a_biller_without_portal_origins_cannot_be_framed(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    sqlite_bridge.launch("city", **PAYER)
+    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_the_auto_post_page_runs_only_its_nonced_script_and_works_without_javascript(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    sqlite_bridge.launch("city", **PAYER)
+    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
+    csp = response.headers["content-security-policy"]
+    nonce = csp.split("script-src 'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in response.text
+    assert '<button type="submit">Continue</button>' in response.text
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_session_for_one_biller_does_not_answer_another_billers_sp(sqlite_bridge, sp):
+    other = OneLoginSP(entity_id="https://other-sp.test/metadata", acs_url="https://other-sp.test/acs")
+    sqlite_bridge.trust(other)
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    sqlite_bridge.add_biller("town", other.entity_id)
+    sqlite_bridge.launch("city", **PAYER)
+    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=other.entity_id)))
+    assert response.status_code == 403
+    assert "SAMLResponse" not in response.text
+    assert sqlite_bridge.audit("login.issued") == []
+
+
+def test_a_request_without_a_session_is_parked_and_resumed_after_the_partner_login(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id, login_url="https://portal.city.test/login")
+    url, request_id = sp.start_redirect(relay_state="rs")
+    parked = sqlite_bridge.sso_redirect(url)
+    assert parked.status_code == 303
+    location = parked.headers["location"]
+    assert location.startswith("https://portal.city.test/login?saml_pending=")
+    pending = parse_qs(urlsplit(location).query)["saml_pending"][0]
+    # The portal signs the payer in, asks for a launch URL and sends the browser there with the handle.
+    launch = sqlite_bridge.create_login("city", **PAYER).json()["url"]
+    resumed = sqlite_bridge.client.get(f"{launch}&pending={pending}", follow_redirects=False)
+    consumed = sp.consume(parse_post_page(resumed.text), request_id)
+    assert consumed.name_id == PAYER["email"] and consumed.relay_state == "rs"
+
+
+def test_a_parked_request_resumes_only_once(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id, login_url="https://portal.city.test/login")
+    url, _ = sp.start_redirect()
+    pending = parse_qs(urlsplit(sqlite_bridge.sso_redirect(url).headers["location"]).query)["saml_pending"][0]
+    first = sqlite_bridge.create_login("city", **PAYER).json()["url"]
+    assert sqlite_bridge.client.get(f"{first}&pending={pending}").status_code == 200
+    second = sqlite_bridge.create_login("city", **PAYER).json()["url"]
+    response = sqlite_bridge.client.get(f"{second}&pending={pending}")
+    assert response.status_code == 400 and "SAMLResponse" not in response.text
+
+
+def test_logout_ends_the_session_and_returns_to_the_billers_return_url(sqlite_bridge, sp):
+    sqlite_bridge.add_biller("city", sp.entity_id, return_url="https://portal.city.test/home")
+    sqlite_bridge.launch("city", **PAYER)
+    response = sqlite_bridge.client.get("/logout", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "https://portal.city.test/home"
+    assert 'bridge_session=""' in response.headers["set-cookie"] or "max-age=0" in _cookie_header(response)
+
+
+def test_sp_initiated_single_logout_is_answered_with_a_signed_logout_response(sqlite_bridge):
+    sp = OneLoginSP(sign_requests=True)
+    settings = sp._settings()
+    settings["sp"]["singleLogoutService"] = {"url": "https://sp-onelogin.test/slo",
+                                             "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"}
+    sp._settings = lambda: {**settings, **({} if sp.idp_metadata is None else _merge(sp, settings))}
+    sqlite_bridge.trust(sp)
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    sqlite_bridge.launch("city", **PAYER)
+    auth = OneLogin_Saml2_Auth(sp._request_data(), sp._settings())
+    logout_url = auth.logout(name_id=PAYER["email"], session_index="s1")
+    answer = sqlite_bridge.sso_redirect(logout_url)
+    assert answer.status_code == 303
+    back = answer.headers["location"]
+    assert back.startswith("https://sp-onelogin.test/slo?SAMLResponse=")
+    assert "max-age=0" in _cookie_header(answer) or 'bridge_session=""' in answer.headers["set-cookie"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    slo_data = {**sp._request_data(), "get_data": query, "script_name": "/slo"}
+    checker = OneLogin_Saml2_Auth(slo_data, sp._settings())
+    checker.process_slo(keep_local_session=True, request_id=auth.get_last_request_id())
+    assert checker.get_errors() == [], checker.get_last_error_reason()
+
+
+def _merge(sp: OneLoginSP, settings: dict) -> dict:
+    from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+    from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+
+    parsed = OneLogin_Saml2_IdPMetadataParser.parse(sp.idp_metadata.decode(), required_sso_binding=C.BINDING_HTTP_REDIRECT,
+                                                    required_slo_binding=C.BINDING_HTTP_REDIRECT)
+    merged = OneLogin_Saml2_IdPMetadataParser.merge_settings(settings, parsed)
+    merged["security"] = {**settings["security"], "logoutRequestSigned": True, "wantMessagesSigned": True}
+    return merged
