@@ -22,8 +22,9 @@ from bridge.fetch_log import FetchLog
 from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
 from bridge.keyring import ACTIVE, KeyRing
 from bridge.keys import generate_key_files
+from bridge.metadata_sources import MetadataSources
 from bridge.metrics import Metrics
-from bridge.service_providers import ServiceProviderRegistry, load_registry
+from bridge.service_providers import ServiceProviderRegistry
 from bridge.sessions import SessionCodec
 from bridge.store import open_store
 from bridge.store.base import KeyRecord, Store
@@ -64,14 +65,16 @@ def open_instance(
     store = store or open_store(settings)
     if migrate:
         store.migrate()
-    registry = registry if registry is not None else load_registry(settings)
+    # SP trust from every metadata source; the sources' refresh job joins the instance below.
+    sources = MetadataSources(settings, clock=clock) if registry is None else None
+    registry = sources.load() if sources is not None else registry
     keyring = KeyRing(store, settings)
     keyring.refresh()
     extras: dict[str, Any] = {}
     if settings.simulator.enabled:
         extras["simulator"] = _add_simulator(settings, registry, keyring, now=clock())
     idp = IdentityProvider(settings, store, registry, keyring, clock=clock, new_id=new_id)
-    return Instance(
+    instance = Instance(
         settings=settings,
         store=store,
         registry=registry,
@@ -84,6 +87,9 @@ def open_instance(
         new_id=new_id,
         extras=extras,
     )
+    if sources is not None:
+        sources.attach(instance)
+    return instance
 
 
 def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyring: KeyRing, *, now: datetime) -> Any:

@@ -44,6 +44,10 @@ class Metrics:
             "bridge_replay_rejections_total", "Messages refused because they were already used, by kind",
             ["kind"], registry=self.registry,
         )
+        self.sp_metadata_refreshes = Counter(
+            "bridge_sp_metadata_refreshes_total", "SP metadata refreshes by source and outcome (ok, failed)",
+            ["source", "outcome"], registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -73,9 +73,11 @@ def http_acs_allowed(settings: Settings) -> frozenset[str]:
 
 
 def load_registry(settings: Settings) -> ServiceProviderRegistry:
-    return ServiceProviderRegistry(
-        load_folder(settings.path(settings.metadata.dir), allow_http_for=http_acs_allowed(settings))
-    )
+    """Every configured source: ``metadata/``, other files and folders, URL sources from their cached copies
+    (no network: bridge.metadata_sources fetches in the background job or on ``bridge sp refresh``)."""
+    from bridge.metadata_sources import MetadataSources  # builds on this module
+
+    return MetadataSources(settings).load()
 
 
 def choose_acs(
