@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -31,6 +33,7 @@ DIALECT = Dialect(
     table_exists="SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
     migration_lock=None,  # BEGIN IMMEDIATE already admits one writer at a time
 )
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SqliteBackend:
@@ -41,11 +44,13 @@ class SqliteBackend:
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
+        self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
         # Every open connection, so close() can reach other threads' ones; entries go
         # with their thread.
         self._open: weakref.WeakKeyDictionary[threading.Thread, sqlite3.Connection] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._writer = threading.Lock()
         self._closed = False
 
     @contextmanager
@@ -55,17 +60,24 @@ class SqliteBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
-        with _mapped():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn.cursor()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.rollback()
-                raise
+        deadline = time.monotonic() + self._busy_timeout
+        # This process's threads queue here, so at most one per process competes for the file.
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailable("the SQLite store cannot answer: this process's writes are queued too long")
+        try:
+            with _mapped():
+                conn = self._connection()
+                self._begin_immediate(conn, deadline)
+                try:
+                    yield conn.cursor()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            conn.rollback()
+                    raise
+        finally:
+            self._writer.release()
 
     # One statement still needs BEGIN IMMEDIATE (see the module docstring).
     write = transaction
@@ -97,14 +109,54 @@ class SqliteBackend:
         # isolation_level=None: the module starts no transactions of its own; we say BEGIN.
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            self._ensure_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _begin_immediate(self, conn: sqlite3.Connection, deadline: float) -> None:
+        """Take the write lock, retrying in steps of at most a millisecond until ``deadline``.
+
+        SQLite's own busy handler sleeps up to 100 ms between tries: under load a waiter sleeps
+        through many freed locks, throughput collapses and an unlucky process starves past the
+        timeout. So the handler is off for this one statement (it stays on for everything else).
+        """
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            delay = 0.00005
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode not in _BUSY or time.monotonic() >= deadline:
+                        raise
+                time.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
+                delay = min(delay * 2, 0.001)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+
+    def _ensure_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL once (the mode persists); the switch itself needs a moment alone.
+
+        SQLite answers "database is locked" at once, without its busy handler, when another
+        process is opening the same new file, so we retry until the busy timeout.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in _BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        if mode != "wal":
+            raise StoreUnavailable(f"SQLite cannot use WAL for {self.path.name} (journal mode {mode})")
 
 
 @contextmanager
