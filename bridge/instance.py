@@ -102,13 +102,16 @@ def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyrin
     return simulator
 
 
-def add_signing_key(store: Store, settings: Settings, *, now: datetime, state: str) -> KeyRecord:
-    """Generate a key pair in the instance's certs folder and record it in ``state``."""
+def add_signing_key(
+    store: Store, settings: Settings, *, now: datetime, state: str, size: int | None = None,
+    validity_days: int | None = None,
+) -> KeyRecord:
+    """Generate a key pair in the instance's certs folder and record it in ``state`` (size/validity: keys.*)."""
     directory = settings.path(settings.keys.dir)
     key_path, _cert_path, cert = generate_key_files(
         directory,
-        size=settings.keys.size,
-        validity_days=settings.keys.validity_days,
+        size=size or settings.keys.size,
+        validity_days=validity_days or settings.keys.validity_days,
         common_name=settings.idp.resolved_entity_id,
         now=now,
         passphrase=settings.keys.passphrase,

@@ -57,8 +57,11 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     now = instance.clock()
-    for certificate in instance.keyring.current.published:
-        instance.metrics.key_expiry.labels(certificate.kid, "published").set(
+    keys = instance.keyring.current  # one snapshot: states and certificates agree
+    states = {record.kid: record.state for record in keys.records}
+    instance.metrics.key_expiry.clear()  # a key that left the metadata leaves the gauge too
+    for certificate in keys.published:
+        instance.metrics.key_expiry.labels(certificate.kid, states[certificate.kid]).set(
             (certificate.not_after - now).total_seconds()
         )
     return Response(instance.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,403 @@
+"""The signing-key lifecycle: generate/import → stage → activate → retire → purge, and scheduled rotation.
+
+States (bridge.keyring): ``generated`` (files exist, not yet published) →
+``pending`` (published in metadata, not signing) → ``active`` (signs; exactly
+one) → ``retiring`` (published, not signing) → ``retired`` (gone from
+metadata, files kept for audit until ``purge``). Every move is a
+compare-and-set on the store (``Store.update_key``), so two admins or nodes
+racing cannot both win, and every move writes a ``key.transition`` audit row.
+A refused move raises :class:`KeyLifecycleError` (or ConfigError for an
+unusable key file) and leaves the key set unchanged.
+
+The rollover guard reads the metadata-fetch log: before a pending key signs,
+the admin sees which clients (IP + user agent) fetched metadata that listed
+it, and is warned when none did (IC imports certificates only when its admin
+re-saves the metadata URL). Time is always a parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge import audit
+from bridge.config import Settings
+from bridge.errors import ConfigError, KeyLifecycleError, NotFound
+from bridge.keyring import ACTIVE, PENDING, RETIRED, RETIRING
+from bridge.keys import Certificate, load_certificate_file, load_signing_key, private_key_pem, write_private_key
+from bridge.store.base import AuditEvent, KeyRecord, Store
+
+if TYPE_CHECKING:
+    from bridge.instance import Instance
+
+log = logging.getLogger(__name__)
+
+GENERATED = "generated"
+STATES = (GENERATED, PENDING, ACTIVE, RETIRING, RETIRED)
+SCHEDULER = "scheduler"
+_RACE = "another admin or node changed the key set at the same time; nothing changed: run `bridge keys list` and retry"
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key as `bridge keys list` shows it."""
+
+    record: KeyRecord
+    certificate: Certificate
+
+    @property
+    def kid(self) -> str:
+        return self.record.kid
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    def days_to_expiry(self, now: datetime) -> int:
+        return (self.certificate.not_after - now).days
+
+    def as_dict(self, now: datetime) -> dict[str, Any]:
+        cert, record = self.certificate, self.record
+        return {
+            "kid": record.kid, "state": record.state, "algorithm": "RSA", "size": cert.key_size,
+            "not_before": cert.not_before.isoformat(), "not_after": cert.not_after.isoformat(),
+            "fingerprint_sha256": cert.fingerprint, "days_to_expiry": self.days_to_expiry(now),
+            "key_path": record.key_path,
+            **{name: value.isoformat() if value else None for name, value in (
+                ("created_at", record.created_at), ("published_at", record.published_at),
+                ("activated_at", record.activated_at), ("retiring_at", record.retiring_at),
+                ("retired_at", record.retired_at))},
+        }
+
+
+def list_keys(store: Store) -> list[KeyView]:
+    return [KeyView(r, Certificate.from_pem(r.cert_pem)) for r in store.list_keys()]
+
+
+def find_key(store: Store, kid: str) -> KeyRecord:
+    for record in store.list_keys():
+        if record.kid == kid:
+            return record
+    raise NotFound(f"no signing key {kid!r}: run `bridge keys list`")
+
+
+# --- transitions --------------------------------------------------------------------------------
+
+def _record_transition(store: Store, kid: str, old: str, new: str, *, now: datetime, actor: str,
+                       note: str = "") -> None:
+    detail = f"{kid}: {old} -> {new}" + (f" ({note})" if note else "")
+    store.record_audit(AuditEvent(at=now, event=audit.KEY_TRANSITION, outcome="ok", actor=actor, detail=detail))
+    log.info("signing key %s", detail, extra={"kid": kid, "from": old, "to": new, "actor": actor})
+
+
+def _move(store: Store, record: KeyRecord, new: KeyRecord) -> None:
+    if not store.update_key(new, expected_state=record.state):
+        raise KeyLifecycleError(_RACE)
+
+
+def _require(record: KeyRecord, allowed: tuple[str, ...], action: str, hint: str) -> None:
+    if record.state not in allowed:
+        raise KeyLifecycleError(f"cannot {action} key {record.kid}: it is {record.state}; {hint}")
+
+
+def _relative(settings: Settings, path: Path) -> str:
+    return str(path.relative_to(settings.base_dir)) if path.is_relative_to(settings.base_dir) else str(path)
+
+
+def generate(store: Store, settings: Settings, *, now: datetime, actor: str, size: int | None = None,
+             validity_days: int | None = None) -> KeyRecord:
+    """A new key pair in ``keys.dir``, recorded as ``generated`` (not yet published: run ``stage``)."""
+    from bridge.instance import add_signing_key  # bridge.instance builds on this module
+
+    if size is not None and (size < 2048 or size % 256):
+        raise KeyLifecycleError(f"--size {size}: RSA keys must be at least 2048 bits, in steps of 256")
+    if validity_days is not None and validity_days < 1:
+        raise KeyLifecycleError(f"--validity-days {validity_days}: must be at least 1")
+    record = add_signing_key(store, settings, now=now, state=GENERATED, size=size, validity_days=validity_days)
+    _record_transition(store, record.kid, "none", GENERATED, now=now, actor=actor)
+    return record
+
+
+def import_pair(store: Store, settings: Settings, key_file: Path, cert_file: Path, *, now: datetime,
+                actor: str) -> KeyRecord:
+    """Copy an existing PEM key and certificate into ``keys.dir`` (key 0600), recorded as ``generated``.
+
+    The key must match the certificate, be readable only by its owner, and the
+    certificate must not have expired.
+    """
+    certificate = load_certificate_file(cert_file)
+    if certificate.not_after <= now:
+        raise KeyLifecycleError(f"{cert_file}: certificate expired on {certificate.not_after:%Y-%m-%d}")
+    signing_key = load_signing_key(key_file, certificate, passphrase=settings.keys.passphrase)
+    if any(r.kid == certificate.kid for r in store.list_keys()):
+        raise KeyLifecycleError(f"key {certificate.kid} is already in the key set")
+    directory = settings.path(settings.keys.dir)
+    key_path, cert_path = directory / f"{certificate.kid}.key", directory / f"{certificate.kid}.crt"
+    if key_path.exists() or cert_path.exists():
+        raise KeyLifecycleError(f"{key_path}: already exists; remove the stale files first")
+    # Re-serialised (PKCS#8, encrypted with keys.passphrase when one is set) rather than copied byte for byte.
+    write_private_key(key_path, private_key_pem(signing_key.private_key, settings.keys.passphrase))
+    cert_path.write_text(certificate.pem)
+    record = KeyRecord(kid=certificate.kid, state=GENERATED, cert_pem=certificate.pem,
+                       key_path=_relative(settings, key_path), created_at=now)
+    try:
+        store.add_key(record)
+    except Exception:
+        key_path.unlink(missing_ok=True)
+        cert_path.unlink(missing_ok=True)
+        raise
+    _record_transition(store, record.kid, "none", GENERATED, now=now, actor=actor, note=f"imported {cert_file}")
+    return record
+
+
+def stage(store: Store, kid: str, *, now: datetime, actor: str) -> KeyRecord:
+    """generated → pending: the certificate appears in the metadata; it does not sign yet."""
+    record = find_key(store, kid)
+    _require(record, (GENERATED,), "stage", "only a generated key can be staged")
+    staged = replace(record, state=PENDING, published_at=now)
+    _move(store, record, staged)
+    _record_transition(store, kid, GENERATED, PENDING, now=now, actor=actor)
+    return staged
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFetch:
+    """The last time one client (IP + user agent) fetched metadata that listed a key."""
+
+    client_ip: str | None
+    user_agent: str | None
+    last_fetch: datetime | None  # None: fetched metadata since staging, but never one listing the key
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client_ip": self.client_ip, "user_agent": self.user_agent,
+                "last_fetch": self.last_fetch.isoformat() if self.last_fetch else None}
+
+
+def rollover_evidence(store: Store, kid: str, *, since: datetime | None) -> list[ClientFetch]:
+    """Per client, the last metadata fetch whose key list included ``kid`` (newest first)."""
+    latest: dict[tuple[str | None, str | None], datetime | None] = {}
+    for fetch in store.metadata_fetches(since=since):
+        client = (fetch.client_ip, fetch.user_agent)
+        if kid in fetch.kids:
+            latest[client] = fetch.at
+        else:
+            latest.setdefault(client, None)
+    clients = [ClientFetch(ip, agent, at) for (ip, agent), at in latest.items()]
+    return sorted(clients, key=lambda c: (c.last_fetch is None, -(c.last_fetch.timestamp() if c.last_fetch else 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    record: KeyRecord
+    previous: tuple[str, ...]
+    evidence: tuple[ClientFetch, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _published_for(record: KeyRecord, now: datetime) -> timedelta:
+    return now - (record.published_at or now)
+
+
+def _hours(delta: timedelta | int) -> str:
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else delta
+    return f"{seconds / 3600:.1f} h"
+
+
+def _activation_warnings(record: KeyRecord, evidence: list[ClientFetch], *, now: datetime, min_overlap: int,
+                         force: bool) -> list[str]:
+    warnings: list[str] = []
+    published = _published_for(record, now)
+    if published < timedelta(seconds=min_overlap):
+        if not force:
+            raise KeyLifecycleError(
+                f"key {record.kid} has been published for {_hours(published)}, less than keys.min_overlap "
+                f"({_hours(min_overlap)}); SPs may not have its certificate yet: wait, or use --force"
+            )
+        warnings.append(f"forced: key {record.kid} published for only {_hours(published)} "
+                        f"(keys.min_overlap is {_hours(min_overlap)}); SPs that have not refreshed will refuse it")
+    if not any(c.last_fetch for c in evidence):
+        warnings.append(f"no client has fetched metadata listing {record.kid} since it was staged; ask each SP "
+                        "(IC: its admin re-saves the metadata URL) to import it before it signs")
+    for client in evidence:
+        if client.last_fetch is None:
+            warnings.append(f"{client.client_ip} ({client.user_agent or 'no user agent'}) fetched metadata "
+                            f"without {record.kid}")
+    return warnings
+
+
+def activate(store: Store, settings: Settings, kid: str, *, now: datetime, actor: str,
+             force: bool = False) -> Activation:
+    """pending → active; the previously active key becomes retiring.
+
+    Refused: a key that is not pending, an expired or not-yet-valid
+    certificate (even with ``force``), a private key that does not load, and
+    (unless ``force``) a key published for less than ``keys.min_overlap``.
+    """
+    record = find_key(store, kid)
+    _require(record, (PENDING,), "activate",
+             "stage it first (`bridge keys stage KID`)" if record.state == GENERATED else "only a pending key can")
+    certificate = Certificate.from_pem(record.cert_pem)
+    if certificate.not_after <= now:
+        raise KeyLifecycleError(f"cannot activate key {kid}: its certificate expired on "
+                                f"{certificate.not_after:%Y-%m-%d %H:%M} UTC")
+    if certificate.not_before > now:
+        raise KeyLifecycleError(f"cannot activate key {kid}: its certificate is not valid before "
+                                f"{certificate.not_before:%Y-%m-%d %H:%M} UTC")
+    # Every node will load this file the moment the key is active: prove it loads here first.
+    load_signing_key(settings.path(record.key_path), certificate, passphrase=settings.keys.passphrase)
+    evidence = rollover_evidence(store, kid, since=record.published_at)
+    warnings = _activation_warnings(record, evidence, now=now, min_overlap=settings.keys.min_overlap, force=force)
+    previous = [r for r in store.list_keys() if r.state == ACTIVE]
+    active = replace(record, state=ACTIVE, activated_at=now)
+    # The new key goes active first, then the old one steps down: there is never a moment with no signing
+    # key (while both are active, the key ring keeps signing with the older one).
+    _move(store, record, active)
+    for old in previous:
+        if not store.update_key(replace(old, state=RETIRING, retiring_at=now), expected_state=ACTIVE):
+            store.update_key(record, expected_state=ACTIVE)  # lost the race: put ours back
+            raise KeyLifecycleError(_RACE)
+    note = "forced" if force and warnings and warnings[0].startswith("forced") else ""
+    _record_transition(store, kid, PENDING, ACTIVE, now=now, actor=actor, note=note)
+    for old in previous:
+        _record_transition(store, old.kid, ACTIVE, RETIRING, now=now, actor=actor, note=f"replaced by {kid}")
+    return Activation(active, tuple(r.kid for r in previous), tuple(evidence), tuple(warnings))
+
+
+def retire(store: Store, kid: str, *, now: datetime, actor: str) -> KeyRecord:
+    """retiring, pending or generated → retired: gone from the metadata, files kept until ``purge``."""
+    record = find_key(store, kid)
+    if record.state == ACTIVE:
+        raise KeyLifecycleError(f"cannot retire key {kid}: it is the active signing key; activate its "
+                                "successor first (it then becomes retiring)")
+    _require(record, (RETIRING, PENDING, GENERATED), "retire", "it is already retired")
+    retired = replace(record, state=RETIRED, retired_at=now)
+    _move(store, record, retired)
+    _record_transition(store, kid, record.state, RETIRED, now=now, actor=actor)
+    return retired
+
+
+def _files(settings: Settings, record: KeyRecord) -> list[Path]:
+    key_path = settings.path(record.key_path)
+    return [key_path, key_path.with_suffix(".crt")]
+
+
+def purge(store: Store, settings: Settings, kid: str, *, now: datetime, actor: str) -> list[Path]:
+    """Delete a retired (or never published) key's record and its files in ``keys.dir``; return the files removed."""
+    record = find_key(store, kid)
+    _require(record, (RETIRED, GENERATED), "purge", "retire it first (`bridge keys retire KID`)")
+    directory = settings.path(settings.keys.dir).resolve()
+    files = [p for p in _files(settings, record) if p.resolve().is_relative_to(directory)]
+    store.delete_key(kid)
+    removed = []
+    for path in files:
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    _record_transition(store, kid, record.state, "purged", now=now, actor=actor)
+    return removed
+
+
+# --- background jobs: scheduled rotation and the daily expiry warning ----------------------------
+
+def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[str]:
+    """Perform the transitions scheduled rotation calls for at ``now``; one log-ready line per transition.
+
+    - no pending key and the active certificate expires within ``rotation.publish_ahead``: generate + stage;
+    - a pending key published for ``rotation.overlap`` (and ``keys.min_overlap``): activate it;
+    - a retiring key retiring for ``rotation.overlap``: retire it.
+    """
+    rotation, done = settings.rotation, []
+    overlap = timedelta(seconds=max(rotation.overlap, settings.keys.min_overlap))
+    records = store.list_keys()
+    for record in records:
+        if record.state == RETIRING and record.retiring_at and now - record.retiring_at >= timedelta(
+                seconds=rotation.overlap):
+            retire(store, record.kid, now=now, actor=SCHEDULER)
+            done.append(f"retired {record.kid} (retiring for {_hours(now - record.retiring_at)})")
+    pending = [r for r in records if r.state == PENDING]
+    for record in pending[:1]:
+        if _published_for(record, now) >= overlap:
+            activation = activate(store, settings, record.kid, now=now, actor=SCHEDULER)
+            done.append(f"activated {record.kid} (published for {_hours(_published_for(record, now))})")
+            done.extend(f"warning: {w}" for w in activation.warnings)
+    active = [r for r in records if r.state == ACTIVE]
+    if active and not pending and not any(r.state == GENERATED for r in records):
+        expires = Certificate.from_pem(active[0].cert_pem).not_after
+        if expires - now <= timedelta(seconds=rotation.publish_ahead):
+            staged = stage(store, generate(store, settings, now=now, actor=SCHEDULER).kid, now=now, actor=SCHEDULER)
+            done.append(f"generated and staged {staged.kid} (active {active[0].kid} expires {expires:%Y-%m-%d})")
+            _yield_to_an_earlier_twin(store, settings, staged, now=now)
+    return done
+
+
+def _yield_to_an_earlier_twin(store: Store, settings: Settings, ours: KeyRecord, *, now: datetime) -> None:
+    """Two nodes may stage a key in the same check: every node keeps the oldest and drops the others."""
+    pending = sorted((r for r in store.list_keys() if r.state == PENDING), key=lambda r: (r.created_at, r.kid))
+    if pending and pending[0].kid != ours.kid:
+        retire(store, ours.kid, now=now, actor=SCHEDULER)
+        purge(store, settings, ours.kid, now=now, actor=SCHEDULER)
+
+
+def expiry_warnings(store: Store, settings: Settings, *, now: datetime) -> list[str]:
+    """One line per published certificate that has expired or expires within keys.expiry_warning_days."""
+    lines = []
+    horizon = timedelta(days=settings.keys.expiry_warning_days)
+    for view in list_keys(store):
+        if view.state not in (ACTIVE, PENDING, RETIRING):
+            continue
+        left = view.certificate.not_after - now
+        if left <= timedelta(0):
+            lines.append(f"{view.state} signing certificate {view.kid} expired on "
+                         f"{view.certificate.not_after:%Y-%m-%d}")
+        elif left < horizon and view.state != RETIRING:
+            lines.append(f"{view.state} signing certificate {view.kid} expires in {left.days} days "
+                         f"({view.certificate.not_after:%Y-%m-%d}); rotate it (README, rotation runbook)")
+    return lines
+
+
+class _Periodic:
+    """A background-loop job (called every few seconds) that does its work once per ``interval``."""
+
+    def __init__(self, name: str, interval: int, work: Callable[[Instance], None]) -> None:
+        self.name, self.interval, self.work = name, interval, work
+        self.last_run: datetime | None = None
+
+    def __call__(self, instance: Instance) -> None:
+        now = instance.clock()
+        if self.last_run is not None and now - self.last_run < timedelta(seconds=self.interval):
+            return
+        self.last_run = now
+        self.work(instance)
+
+    def __repr__(self) -> str:
+        return f"<job {self.name} every {self.interval}s>"
+
+
+def rotation_job(instance: Instance) -> None:
+    """One scheduled-rotation pass; a refusal (e.g. a missing key file) is logged, and retried next check."""
+    try:
+        for line in due_transitions(instance.store, instance.settings, now=instance.clock()):
+            log.warning("scheduled rotation: %s", line)
+    except (KeyLifecycleError, ConfigError, NotFound) as exc:
+        log.error("scheduled rotation: %s", exc.detail)
+    instance.keyring.refresh()
+
+
+def expiry_warning_job(instance: Instance) -> None:
+    for line in expiry_warnings(instance.store, instance.settings, now=instance.clock()):
+        log.warning("key expiry: %s", line)
+
+
+def key_jobs(settings: Settings) -> list[Callable[[Instance], None]]:
+    """The jobs open_instance registers: the daily expiry warning, and rotation when ``rotation.enabled``."""
+    jobs: list[Callable[[Instance], None]] = [_Periodic("key-expiry-warning", 86400, expiry_warning_job)]
+    if settings.rotation.enabled:
+        jobs.append(_Periodic("key-rotation", settings.rotation.check_interval, rotation_job))
+    return jobs
+
