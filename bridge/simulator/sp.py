@@ -128,11 +128,9 @@ class SimulatorSP:
                      post: dict[str, str] | None = None) -> dict[str, Any]:
         """What python3-saml needs to rebuild this URL exactly: from base_url, never from the Host header."""
         parts = urlsplit(self.base_url)
-        https = parts.scheme == "https"
         return {
-            "https": "on" if https else "off",
-            "http_host": parts.hostname,
-            "server_port": str(parts.port or (443 if https else 80)),
+            "https": "on" if parts.scheme == "https" else "off",
+            "http_host": parts.netloc,  # host[:port], as python3-saml wants it
             "script_name": (parts.path or "") + path,
             "get_data": get or {},
             "post_data": post or {},
