@@ -14,6 +14,7 @@
     ├── RateLimited             (429, carries retry_after)
     ├── TicketError             a launch ticket we refuse (400)
     ├── KeyLifecycleError       a key transition we refuse (409)
+    ├── StoreConflict           a write collided with an existing record (409 conflict)
     └── StoreUnavailable        durable state cannot answer: fail closed (503)
 
 ``detail`` is safe to show to the caller; anything sensitive goes to the log only.
@@ -99,6 +100,13 @@ class TicketError(BridgeError):
 
 class KeyLifecycleError(BridgeError):
     code = "key_lifecycle"
+    status = 409
+
+
+class StoreConflict(BridgeError):
+    """A write collided with an existing record (duplicate key, GUID taken, unknown biller)."""
+
+    code = "conflict"
     status = 409
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.config import Settings
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, StoreConflict
 from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch, Store
-from bridge.store.sql import OnceSet, SchemaStatus, SqlStore, StoreConflict
+from bridge.store.sql import OnceSet, SchemaStatus, SqlStore
 from bridge.store.sqlite import SqliteBackend, sqlite_path
 
 __all__ = [

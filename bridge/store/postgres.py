@@ -17,8 +17,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from bridge.errors import StoreUnavailable
-from bridge.store.sql import Dialect, StoreConflict
+from bridge.errors import StoreConflict, StoreUnavailable
+from bridge.store.sql import Dialect
 
 # Any constant will do; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK_ID = 0x5A3D_B41D

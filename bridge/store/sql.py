@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 from bridge.clock import utcnow
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import ConfigError, StoreConflict
 from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,13 +33,6 @@ _MICROSECOND = timedelta(microseconds=1)
 # Purges delete in batches, each its own short transaction, so a large backlog never holds
 # SQLite's single writer lock long enough to time out a login.
 PURGE_BATCH = 5000
-
-
-class StoreConflict(BridgeError):
-    """A write collided with an existing record (duplicate key, GUID taken, unknown biller)."""
-
-    code = "conflict"
-    status = 409
 
 
 def to_us(value: datetime) -> int:

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from bridge.errors import ConfigError, StoreUnavailable
-from bridge.store.sql import Dialect, StoreConflict
+from bridge.errors import ConfigError, StoreConflict, StoreUnavailable
+from bridge.store.sql import Dialect
 
 DIALECT = Dialect(
     name="sqlite",
