@@ -24,8 +24,9 @@ from bridge.tickets import LaunchRequest
 LAUNCH_PATH = "/launch"
 # RFC 5321 limits, and a conservative syntax: IC provisions accounts from this value.
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
+# \Z, not $: "$" also matches before a trailing newline, which would let "101Invoice\n" through.
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}\Z")
 KNOWN_FIELDS = frozenset(
     {"biller", "email", "account_number", "role", "login_type", "deep_link", "view_mode", "flow"}
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -111,6 +112,9 @@ def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) 
         try:
             if not allow_http:
                 https_or_loopback(endpoint.location)
+            elif (parts := urlsplit(endpoint.location)).scheme not in ("http", "https") or not parts.hostname:
+                # allow_http_acs relaxes https to http only: javascript: or data: would run in our POST page.
+                raise ValueError(f"{endpoint.location!r} must be an http(s) URL")
             acs.append(endpoint)
         except ValueError as exc:
             warnings.append(f"{entity_id}: AssertionConsumerService ignored: {exc}")

@@ -15,6 +15,7 @@ from bridge.billers import authenticate_api_key, authorise, get_biller
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
 from bridge.launches import expires_at, launch_url, validate_launch
+from bridge.web import ratelimit
 from bridge.web.openapi import openapi_document
 from bridge.web.responses import client_ip
 
@@ -41,7 +42,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _create_login(instance: Instance, token: str | None, body: dict[str, Any], ip: str | None) -> dict[str, str]:
+    limits = instance.settings.limits
+    ratelimit.limit_api_client(instance.store, instance.clock, ip, limits.api_per_minute)
     key = authenticate_api_key(instance.store, token)
+    ratelimit.limit_api_key(instance.store, instance.clock, key.key_id, limits.api_per_minute)
     name = body.get("biller")
     if not isinstance(name, str) or not name:
         raise ValidationError("biller", "required")

@@ -18,6 +18,7 @@ from bridge.launches import PendingRequest
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.sessions import Session
 from bridge.store.base import MetadataFetch
+from bridge.web import ratelimit
 from bridge.web.responses import client_ip, current_session, saml_post_page
 
 METADATA_TYPE = "application/samlmetadata+xml"
@@ -88,6 +89,10 @@ def _park(instance: Instance, incoming: Incoming) -> Response:
 async def sso(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     with instance.metrics.sso_latency.time():
+        await run_in_threadpool(
+            ratelimit.limit_sso_client, instance.store, instance.clock, client_ip(request),
+            instance.settings.limits.sso_per_minute_per_ip,
+        )
         if request.method == "GET":
             raw_query = request.scope.get("query_string", b"").decode("latin-1")
             incoming = await run_in_threadpool(instance.idp.receive_redirect, raw_query)
