@@ -1,0 +1,137 @@
+"""A real `bridge serve` on 127.0.0.1, a partner portal on another port, and headless Debian Chromium.
+
+Portal and bridge are both on 127.0.0.1 (different ports): the same site, as in DOMAIN.md's "portal and
+bridge share a site" case, so the bridge's plain-http SameSite=Lax session cookie works inside the frame.
+Screenshots go to artifacts/screenshots/ (README, "Admin console, simulator and observability").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+BRIDGE = str(Path(sys.executable).with_name("bridge"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    base_url: str
+    config: Path
+    init: dict[str, Any]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        out = subprocess.run([BRIDGE, *args, "--config", str(self.config), "--json"], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def create_login(self, biller: str, api_key: str, **body: Any) -> str:
+        payer = {"email": "pat.payer@example.com", "account_number": "101Invoice", "role": "owner"}
+        answer = httpx.post(f"{self.base_url}/api/v1/logins", json={"biller": biller, **payer, **body},
+                            headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["url"])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server per module (starting it costs seconds); tests use their own billers."""
+    tmp_path = tmp_path_factory.mktemp("served")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    init = subprocess.run([BRIDGE, "init", str(tmp_path / "instance"), "--base-url", base_url, "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    info = json.loads(init.stdout)
+    log = (tmp_path / "bridge.log").open("wb")
+    process = subprocess.Popen([BRIDGE, "serve", "--config", info["config"], "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "bridge.log").read_text()
+            assert time.monotonic() < deadline, "bridge serve did not start in 30 s"
+            time.sleep(0.2)
+        yield Served(base_url=base_url, config=Path(info["config"]), init=info, process=process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@dataclass
+class Portal:
+    """A partner portal's pages, served from another port on 127.0.0.1."""
+
+    origin: str
+    pages: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def portal() -> Iterator[Portal]:
+    site = Portal(origin="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = site.pages.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "not found").encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    site.origin = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/setup.sh does, as root)")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
