@@ -11,10 +11,15 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, TicketError
+from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, StoreUnavailable, TicketError
 from bridge.web.pages import message_page
 
 log = logging.getLogger("bridge.web")
+STORE_UNAVAILABLE_DETAIL = (
+    "the sign-in service cannot reach its database right now, so nothing was sent to Invoice Cloud; "
+    "please try again in a minute"
+)
+STORE_RETRY_AFTER = 30
 
 _TITLES = {
     400: "This sign-in request cannot be accepted",
@@ -51,12 +56,19 @@ def error_response(request: Request, exc: BridgeError) -> Response:
             metrics.replay_rejections.labels("authn_request").inc()
         elif isinstance(exc, TicketError) and "already used" in exc.detail:
             metrics.replay_rejections.labels("ticket").inc()
-    log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.code, exc.detail)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    detail = exc.detail
+    if isinstance(exc, StoreUnavailable):
+        # Fail closed: nothing was issued. The driver's words go to the log, the caller gets what to do.
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
+        detail = STORE_UNAVAILABLE_DETAIL
+        headers = {"Retry-After": str(STORE_RETRY_AFTER)}
+    else:
+        log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.code, exc.detail)
     if wants_json(request):
-        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
+        return JSONResponse({"error": exc.code, "detail": detail}, status_code=exc.status, headers=headers)
     response = message_page(
-        request, title=_TITLES.get(exc.status, "Something went wrong"), message=exc.detail,
+        request, title=_TITLES.get(exc.status, "Something went wrong"), message=detail,
         status=exc.status, code=exc.code,
     )
     if headers:
