@@ -89,6 +89,9 @@ def open_instance(
     )
     if sources is not None:
         sources.attach(instance)
+    from bridge.key_lifecycle import key_jobs  # it builds on this module (add_signing_key)
+
+    instance.extras.setdefault("jobs", []).extend(key_jobs(settings))
     return instance
 
 

@@ -309,7 +309,8 @@ def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[
     """Perform the transitions scheduled rotation calls for at ``now``; one log-ready line per transition.
 
     - no pending key and the active certificate expires within ``rotation.publish_ahead``: generate + stage;
-    - a pending key published for ``rotation.overlap`` (and ``keys.min_overlap``): activate it;
+    - a pending key published for ``rotation.overlap`` (and ``keys.min_overlap``) and fetched by at least one
+      client (the rollover guard): activate it; with no fetch at all, hold it and say so every check;
     - a retiring key retiring for ``rotation.overlap``: retire it.
     """
     rotation, done = settings.rotation, []
@@ -322,26 +323,39 @@ def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[
             done.append(f"retired {record.kid} (retiring for {_hours(now - record.retiring_at)})")
     pending = [r for r in records if r.state == PENDING]
     for record in pending[:1]:
-        if _published_for(record, now) >= overlap:
-            activation = activate(store, settings, record.kid, now=now, actor=SCHEDULER)
-            done.append(f"activated {record.kid} (published for {_hours(_published_for(record, now))})")
-            done.extend(f"warning: {w}" for w in activation.warnings)
+        if _published_for(record, now) < overlap:
+            continue
+        if not any(c.last_fetch for c in rollover_evidence(store, record.kid, since=record.published_at)):
+            # Unattended, never switch to a key no SP has seen: that would lock payers out.
+            done.append(f"holding {record.kid}: no client has fetched metadata listing it yet; ask each SP to "
+                        f"refresh (IC: re-save the metadata URL) or run `bridge keys activate {record.kid}`")
+            continue
+        activation = activate(store, settings, record.kid, now=now, actor=SCHEDULER)
+        done.append(f"activated {record.kid} (published for {_hours(_published_for(record, now))})")
+        done.extend(f"warning: {w}" for w in activation.warnings)
     active = [r for r in records if r.state == ACTIVE]
     if active and not pending and not any(r.state == GENERATED for r in records):
         expires = Certificate.from_pem(active[0].cert_pem).not_after
         if expires - now <= timedelta(seconds=rotation.publish_ahead):
             staged = stage(store, generate(store, settings, now=now, actor=SCHEDULER).kid, now=now, actor=SCHEDULER)
             done.append(f"generated and staged {staged.kid} (active {active[0].kid} expires {expires:%Y-%m-%d})")
-            _yield_to_an_earlier_twin(store, settings, staged, now=now)
+            _yield_to_an_earlier_twin(store, staged, now=now, window=rotation.check_interval)
     return done
 
 
-def _yield_to_an_earlier_twin(store: Store, settings: Settings, ours: KeyRecord, *, now: datetime) -> None:
-    """Two nodes may stage a key in the same check: every node keeps the oldest and drops the others."""
-    pending = sorted((r for r in store.list_keys() if r.state == PENDING), key=lambda r: (r.created_at, r.kid))
-    if pending and pending[0].kid != ours.kid:
-        retire(store, ours.kid, now=now, actor=SCHEDULER)
-        purge(store, settings, ours.kid, now=now, actor=SCHEDULER)
+def _yield_to_an_earlier_twin(store: Store, ours: KeyRecord, *, now: datetime, window: int) -> None:
+    """Two nodes may stage a key in the same check: whoever looks last keeps the oldest and retires the rest.
+
+    Only keys created within one check ``window`` of ours count (an admin's older staged key is the oldest
+    anyway); a lost compare-and-set means another node already did it.
+    """
+    recent = [r for r in store.list_keys()
+              if r.state == PENDING and r.created_at >= ours.created_at - timedelta(seconds=window)]
+    recent.sort(key=lambda r: (r.created_at, r.kid))
+    for twin in recent[1:]:
+        if store.update_key(replace(twin, state=RETIRED, retired_at=now), expected_state=PENDING):
+            _record_transition(store, twin.kid, PENDING, RETIRED, now=now, actor=SCHEDULER,
+                               note=f"another node staged {recent[0].kid} in the same check")
 
 
 def expiry_warnings(store: Store, settings: Settings, *, now: datetime) -> list[str]:

@@ -90,6 +90,27 @@ class Admin:
         return next(Certificate.from_pem(r.cert_pem) for r in self.bridge.store.list_keys() if r.kid == kid)
 
 
+class Interleaved:
+    """The store as one node sees it, with another node's action landing just before this node's first
+    ``on`` call (a write, by default): a race, made deterministic."""
+
+    def __init__(self, store: Any, other: Any, *, on: str = "update_key") -> None:
+        self._store, self._other, self._on = store, other, on
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if name != self._on:
+            return method
+
+        def interleaved(*args: Any, **kwargs: Any) -> Any:
+            if self._other is not None:
+                other, self._other = self._other, None
+                other()
+            return method(*args, **kwargs)
+
+        return interleaved
+
+
 @pytest.fixture
 def admin(bridge: Any) -> Admin:
     """On both store backends."""

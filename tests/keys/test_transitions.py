@@ -9,7 +9,7 @@ import pytest
 from bridge import key_lifecycle
 from bridge.errors import KeyLifecycleError, NotFound
 
-from .conftest import ADMIN, DAY, metadata_kids
+from .conftest import ADMIN, DAY, Interleaved, metadata_kids
 
 
 def test_a_generated_key_is_not_published(sqlite_admin):
@@ -176,22 +176,6 @@ def test_a_key_whose_file_went_missing_is_not_activated(sqlite_admin):
     with pytest.raises(Exception, match="private key file not found"):
         admin.activate(kid)
     assert admin.bridge.store.list_keys() == before
-
-
-class Interleaved:
-    """The store as one node sees it, with another node's action landing just before this node's first write."""
-
-    def __init__(self, store, other):
-        self._store, self._other = store, other
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    def update_key(self, record, *, expected_state):
-        if self._other is not None:
-            other, self._other = self._other, None
-            other()
-        return self._store.update_key(record, expected_state=expected_state)
 
 
 def test_of_two_admins_activating_the_same_key_only_one_wins(admin):
