@@ -96,6 +96,10 @@ def parse_redirect_query(raw_query: str) -> RedirectQuery:
 def check_relay_state(relay_state: str | None) -> str | None:
     if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
         raise SamlError(f"RelayState is longer than {MAX_RELAY_STATE} bytes (SAML Bindings 3.4.3)")
+    # Control characters have no place in a landing-page hint and browsers rewrite them in form values
+    # (NUL to U+FFFD, CR/LF normalised), so the SP would receive something other than what was signed or sent.
+    if relay_state is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in relay_state):
+        raise SamlError("RelayState contains control characters")
     return relay_state
 
 

@@ -34,7 +34,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
         raise BridgeError("the body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BridgeError("the body must be a JSON object", code="invalid_json")

@@ -6,6 +6,7 @@ import base64
 import zlib
 from urllib.parse import quote
 
+import anyio
 from saml_peers import authn_request_xml
 
 from security.hostile import SSO_URL, deflate, post_fields
@@ -58,6 +59,37 @@ def test_post_saml_request_over_the_message_limit_is_refused_413(sqlite_bridge, 
 def test_deeply_nested_xml_is_refused_without_a_crash(sqlite_bridge, plain_sp):
     xml = b"<a>" * 3000 + b"</a>" * 3000
     refused(sqlite_bridge, sqlite_bridge.sso_post(post_fields(xml)), 400, "invalid_saml_request")
+
+
+def _asgi_status(app, path: str, query: bytes) -> tuple[int, dict[bytes, bytes]]:  # type: ignore[no-untyped-def]
+    """Call the app directly: httpx will not send a 70 KB URL."""
+    started: list[dict] = []
+
+    async def run() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "https",
+            "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+            "headers": [(b"host", b"bridge.test")], "client": ("127.0.0.1", 1), "server": ("bridge.test", 443),
+        }
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message)
+
+        await app(scope, receive, send)
+
+    anyio.run(run)
+    return started[0]["status"], dict(started[0]["headers"])
+
+
+def test_query_string_over_the_edge_limit_is_refused_414(sqlite_bridge, plain_sp):
+    status, headers = _asgi_status(sqlite_bridge.client.app, "/saml/sso", b"SAMLRequest=" + b"A" * 70_000)
+    assert status == 414
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert sqlite_bridge.audit("login.issued") == []
 
 
 def test_declared_body_over_the_limit_is_refused_413_before_reading(sqlite_bridge, plain_sp):

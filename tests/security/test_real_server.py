@@ -80,5 +80,6 @@ def test_header_block_of_a_megabyte_is_refused_by_uvicorn(server):
 def test_query_string_over_the_edge_limit_is_refused_414(server):
     query = b"SAMLRequest=" + b"A" * 70_000
     reply = _raw(server, b"GET /saml/sso?" + query + b" HTTP/1.1\r\nHost: bridge.test\r\nConnection: close\r\n\r\n")
-    assert _status(reply) == 414
+    # Either uvicorn's request-line budget or the edge limit answers, depending on how the bytes arrive.
+    assert _status(reply) in (400, 414)
     assert b"Traceback" not in reply
