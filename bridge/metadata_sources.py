@@ -492,6 +492,10 @@ class MetadataSources:
         except ConfigError as exc:
             self._failed(state, now, exc.detail)
             return False
+        except Exception as exc:  # hostile input must never take the refresh job (or the CLI) down
+            log.debug("sp metadata %s: unexpected error", state.label, exc_info=True)
+            self._failed(state, now, f"unexpected error while checking the document ({type(exc).__name__})")
+            return False
         changed = state.copy is None or state.copy.digest != copy.digest
         state.copy, state.last_error, state.next_refresh = copy, None, state.schedule(copy)
         self._count(state, "ok")

@@ -97,7 +97,7 @@ def _text(row: dict[str, Any]) -> str:
             value = row[name]
             shown = ", ".join(e["location"] if isinstance(e, dict) else str(e) for e in value) \
                 if isinstance(value, list) else value
-            lines.append(f"  {name.replace('_', ' '):13} {shown if shown not in (None, '') else '-'}")
+            lines.append(f"  {name.replace('_', ' '):22} {shown if shown not in (None, '') else '-'}")
     return "\n".join(lines)
 
 
@@ -122,14 +122,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outcome(ok: bool, entity_ids: tuple[str, ...]) -> str:
+    if ok:
+        return "ok: " + (", ".join(entity_ids) or "no SP")
+    return "refused; kept the last good copy" if entity_ids else "refused; no copy to keep, its SPs are not trusted"
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     sources = _sources(args)
     results = sources.refresh(args.entity_id)
     rows = [{"source": r.source, "ok": r.ok, "error": r.error, "entity_ids": list(r.entity_ids)} for r in results]
-    text = "\n".join(
-        f"{r.source}: " + ("ok: " + (", ".join(r.entity_ids) or "no SP") if r.ok else "kept the last good copy")
-        for r in results
-    )
+    text = "\n".join(f"{r.source}: {_outcome(r.ok, r.entity_ids)}" for r in results)
     emit(args, {"refreshed": rows, "ok": all(r.ok for r in results)}, text)
     for result in results:
         if not result.ok:

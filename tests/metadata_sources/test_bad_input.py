@@ -74,7 +74,7 @@ BAD_ANSWERS = {
                         f"expected entity ID(s) missing from the document: {SP_ID}"),
     "oversized with length": ({"body": sp_metadata(acs=NEW_ACS) + b" " * MAX_SIZE},
                               f"the document is larger than {MAX_SIZE} bytes (Content-Length"),
-    "oversized streamed": ({"body": sp_metadata(acs=NEW_ACS) + b" " * MAX_SIZE, "chunked": True},
+    "oversized streamed": ({"body": sp_metadata(acs=NEW_ACS) + b" " * (20 * MAX_SIZE), "chunked": True},
                            f"the document is larger than {MAX_SIZE} bytes"),
     "http acs": ({"body": sp_metadata(acs="http://sp.example.test/acs")},
                  "no usable HTTP-POST AssertionConsumerService"),
@@ -118,22 +118,22 @@ def test_expired_aggregate_is_refused(tmp_path, clock, metadata_server, caplog):
 def test_a_slow_server_is_abandoned_at_the_timeout(tmp_path, clock, metadata_server, caplog):
     metadata_server.serve(sp_metadata(acs=GOOD_ACS))
     sources, _ = _trusting(tmp_path, clock, metadata_server)
-    metadata_server.serve(sp_metadata(acs=NEW_ACS), delay=3)
+    metadata_server.serve(sp_metadata(acs=NEW_ACS), delay=5)
     caplog.clear()
     started = time.monotonic()
     sources.tick()
-    assert time.monotonic() - started < FETCH_TIMEOUT + 1
+    assert time.monotonic() - started < FETCH_TIMEOUT + 1.5
     _assert_kept(sources, tmp_path, caplog, f"no answer within {FETCH_TIMEOUT:g} s")
 
 
 def test_a_trickling_server_is_abandoned_at_the_timeout(tmp_path, clock, metadata_server, caplog):
     metadata_server.serve(sp_metadata(acs=GOOD_ACS))
     sources, _ = _trusting(tmp_path, clock, metadata_server)
-    metadata_server.serve(sp_metadata(acs=NEW_ACS), drip=0.2)  # each piece in time, the whole too slow
+    metadata_server.serve(sp_metadata(acs=NEW_ACS), drip=0.25)  # each piece in time, the whole too slow (2.5 s)
     caplog.clear()
     started = time.monotonic()
     sources.tick()
-    assert time.monotonic() - started < FETCH_TIMEOUT + 1
+    assert time.monotonic() - started < FETCH_TIMEOUT + 1.5
     _assert_kept(sources, tmp_path, caplog, f"the download took longer than {FETCH_TIMEOUT:g} s")
 
 
