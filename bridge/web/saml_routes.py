@@ -10,16 +10,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from bridge import audit
 from bridge.billers import Biller, biller_from_record
-from bridge.errors import NotFound, PermissionDenied
-from bridge.idp import METADATA_PATH, SSO_PATH, Incoming
+from bridge.errors import BridgeError, NotFound, PermissionDenied
+from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.launches import PendingRequest
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.sessions import Session
 from bridge.store.base import MetadataFetch
 from bridge.web import ratelimit
-from bridge.web.responses import client_ip, current_session, saml_post_page
+from bridge.web.responses import clear_session_cookie, client_ip, current_session, saml_post_page
 
 METADATA_TYPE = "application/samlmetadata+xml"
 
@@ -86,25 +87,58 @@ def _park(instance: Instance, incoming: Incoming) -> Response:
     return RedirectResponse(f"{biller.login_url}{separator}{urlencode({'saml_pending': pending_id})}", 303)
 
 
+async def _binding_input(request: Request) -> tuple[str | None, dict[str, str] | None]:
+    """The raw query string (HTTP-Redirect) or the form fields (HTTP-POST) of a SAML request."""
+    if request.method == "GET":
+        return request.scope.get("query_string", b"").decode("latin-1"), None
+    form = await request.form(max_files=0, max_fields=10)
+    return None, {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] | None, ip: str | None) -> Incoming:
+    try:
+        if raw_query is not None:
+            return instance.idp.receive_redirect(raw_query)
+        return instance.idp.receive_post(fields or {})
+    except BridgeError as exc:
+        if exc.code != "store_unavailable":
+            # Refusals are part of the audit trail; the detail is ours, never the attacker's bytes.
+            audit.record(instance.store, audit.login_event(
+                audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
+                flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300]))
+        raise
+
+
 async def sso(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     with instance.metrics.sso_latency.time():
+        ip = client_ip(request)
         await run_in_threadpool(
-            ratelimit.limit_sso_client, instance.store, instance.clock, client_ip(request),
+            ratelimit.limit_sso_client, instance.store, instance.clock, ip,
             instance.settings.limits.sso_per_minute_per_ip,
         )
-        if request.method == "GET":
-            raw_query = request.scope.get("query_string", b"").decode("latin-1")
-            incoming = await run_in_threadpool(instance.idp.receive_redirect, raw_query)
-        else:
-            form = await request.form(max_files=0, max_fields=10)
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            incoming = await run_in_threadpool(instance.idp.receive_post, fields)
+        raw_query, fields = await _binding_input(request)
+        incoming = await run_in_threadpool(_receive, instance, raw_query, fields, ip)
         session = current_session(request)
         return await run_in_threadpool(_answer, request, instance, incoming, session)
+
+
+async def slo(request: Request) -> Response:
+    """SP-initiated Single Logout: end the bridge session and answer the SP with a signed LogoutResponse."""
+    instance: Instance = request.app.state.instance
+    raw_query, fields = await _binding_input(request)
+    incoming = await run_in_threadpool(instance.idp.receive_logout, raw_query=raw_query, form=fields)
+    outgoing = await run_in_threadpool(instance.idp.logout_response, incoming)
+    response: Response = (
+        RedirectResponse(outgoing, status_code=303) if isinstance(outgoing, str)
+        else saml_post_page(request, outgoing, biller=None)
+    )
+    clear_session_cookie(request, response)
+    return response
 
 
 routes = [
     Route(METADATA_PATH, metadata, methods=["GET"]),
     Route(SSO_PATH, sso, methods=["GET", "POST"]),
+    Route(SLO_PATH, slo, methods=["GET", "POST"]),
 ]

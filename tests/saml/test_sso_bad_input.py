@@ -229,3 +229,11 @@ def test_request_without_a_session_and_no_partner_login_page_is_refused(sqlite_b
     response = sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp)))
     assert response.status_code == 404
     assert "portal" in response.text and "SAMLResponse" not in response.text
+
+
+def test_refused_requests_are_audited_with_the_reason(sqlite_bridge, sp):
+    sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp, acs_url="https://attacker.test/acs")))
+    refusals = sqlite_bridge.audit("login.refused")
+    assert len(refusals) == 1
+    assert refusals[0].outcome == "refused" and refusals[0].detail.startswith("invalid_saml_request:")
+    assert "attacker.test" not in refusals[0].detail
