@@ -37,9 +37,12 @@ LOOKALIKES = {
 }
 
 
-@pytest.fixture
-def registered(sqlite_bridge, plain_sp):  # type: ignore[no-untyped-def]
-    return sqlite_bridge.instance.registry.get(plain_sp.entity_id)
+@pytest.fixture(scope="module")
+def registered(sp_keys):  # type: ignore[no-untyped-def]
+    """The SP as the registry holds it, parsed from python3-saml's own metadata (no instance needed)."""
+    (sp,) = parse_sp_metadata(OneLoginSP(keys=sp_keys).metadata(), source="sp.xml")
+    assert sp.default_acs().location == ACS
+    return sp
 
 
 @pytest.mark.parametrize("url", list(LOOKALIKES.values()), ids=list(LOOKALIKES))
