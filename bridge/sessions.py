@@ -9,16 +9,14 @@ cross-site iFrame (ViewMode 1) and the base URL is https; Lax otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-
 from bridge.identity import Identity
+from bridge.tokens import TimedTokens, TokenError, TokenExpired
 
 SALT = "bridge.session.v1"
 log = logging.getLogger(__name__)
@@ -49,9 +47,7 @@ def cookie_policy(*, name: str, https: bool, view_mode: int, idle_timeout: int) 
 
 class SessionCodec:
     def __init__(self, secrets: Sequence[str], *, idle_timeout: int) -> None:
-        self._serializer = URLSafeTimedSerializer(
-            list(secrets), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
-        )
+        self._tokens = TimedTokens(secrets, salt=SALT)
         self.idle_timeout = idle_timeout
 
     def dump(self, session: Session, *, now: datetime) -> str:
@@ -62,19 +58,14 @@ class SessionCodec:
             "vm": session.view_mode,
             "dl": session.deep_link,
         }
-        signer = self._serializer.make_signer(self._serializer.salt)
-        stamp = int(now.timestamp())
-        signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-        return signer.sign(self._serializer.dump_payload(payload)).decode()
+        return self._tokens.dump(payload, now=now)
 
     def load(self, value: str | None, *, now: datetime) -> Session | None:
         """The session, or None when absent, tampered with or idle too long."""
-        if not value or len(value) > 4096:
+        if not value:
             return None
         try:
-            payload, stamp = self._serializer.loads(value, max_age=10**9, return_timestamp=True)
-            if (now - stamp).total_seconds() > self.idle_timeout:
-                return None
+            payload = self._tokens.load(value, max_age=self.idle_timeout, now=now)
             return Session(
                 session_id=str(payload["sid"]),
                 identity=Identity.from_dict(payload["id"]),
@@ -82,6 +73,8 @@ class SessionCodec:
                 view_mode=int(payload["vm"]),
                 deep_link=int(payload["dl"]),
             )
-        except (BadSignature, KeyError, TypeError, ValueError):
+        except TokenExpired:
+            return None
+        except (TokenError, KeyError, TypeError, ValueError):
             log.info("session cookie refused (tampered, malformed or signed with an unknown secret)")
             return None

@@ -11,7 +11,6 @@ browser says are for a frame (``Sec-Fetch-Dest``).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -22,13 +21,13 @@ from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bridge.config import AdminSettings
 from bridge.errors import AuthenticationError, PermissionDenied
 from bridge.instance import Instance
+from bridge.tokens import TimedTokens, TokenError
 
 SALT = "bridge.admin-session.v1"
 LOGIN_PATH = "/admin/login"
@@ -56,32 +55,24 @@ class AdminSessions:
     """Signs and reads the admin cookie; the timestamp comes from the injected clock."""
 
     def __init__(self, session_secrets: list[str], *, idle_timeout: int, https: bool) -> None:
-        self._serializer = URLSafeTimedSerializer(
-            list(session_secrets), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
-        )
+        self._tokens = TimedTokens(session_secrets, salt=SALT)
         self.idle_timeout = idle_timeout
         self.https = https
         self.cookie_name = "__Host-bridge_admin" if https else "bridge_admin"
 
     def dump(self, session: AdminSession, *, now: datetime) -> str:
-        signer = self._serializer.make_signer(self._serializer.salt)
-        stamp = int(now.timestamp())
-        signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
         payload = {"sid": session.sid, "csrf": session.csrf, "u": session.user}
-        return signer.sign(self._serializer.dump_payload(payload)).decode()
+        return self._tokens.dump(payload, now=now)
 
     def load(self, value: str | None, *, now: datetime) -> AdminSession | None:
         if not value or len(value) > 2048:
             return None
         try:
-            # The age is checked here against the injected clock (itsdangerous would use the OS clock).
-            payload, stamp = self._serializer.loads(value, max_age=None, return_timestamp=True)
-            if not -60 <= (now - stamp).total_seconds() <= self.idle_timeout:
-                return None
+            payload = self._tokens.load(value, max_age=self.idle_timeout, now=now)
             user = payload.get("u")
             return AdminSession(sid=str(payload["sid"]), csrf=str(payload["csrf"]),
                                 user=str(user) if user is not None else None)
-        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
+        except (TokenError, KeyError, TypeError, ValueError, AttributeError):
             return None
 
     def set_cookie(self, response: Response, session: AdminSession, *, now: datetime) -> None:
