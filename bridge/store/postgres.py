@@ -11,8 +11,9 @@ round trip per call. Open the store after forking, never before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -57,6 +58,13 @@ class PostgresBackend:
 
     # Autocommit: one statement is its own transaction.
     write = read
+
+    def write_one(self, query: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
+        """One autocommit round trip. Concurrent commits share WAL flushes in the server (group commit there)."""
+        with self.write() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall() if cur.description is not None else []
+            return cur.rowcount, rows
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:

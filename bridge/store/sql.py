@@ -114,6 +114,13 @@ class Backend(Protocol):
     def transaction(self) -> AbstractContextManager[Cursor]:
         """For several statements: all or nothing."""
 
+    def write_one(self, query: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
+        """One statement, committed before this returns: (rowcount, the rows it returned).
+
+        The login path's writes (single-use marks, audit rows, rate windows) come this way, so a
+        backend may commit concurrent callers' statements together (SQLite's group commit).
+        """
+
     def close(self) -> None: ...
 
 
@@ -271,6 +278,10 @@ class SqlStore:
     def dialect(self) -> Dialect:
         return self._backend.dialect
 
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
     # lifecycle
 
     def migrate(self) -> None:
@@ -322,9 +333,8 @@ class SqlStore:
         """True the first time; the mark stays (and refuses) until purge_expired passes expires_at."""
         if self._once is not None:
             return self._once.use_once(namespace, key, expires_at)
-        with self._backend.write() as cur:
-            cur.execute(self._sql(_USE_ONCE), (namespace, key, to_us(expires_at)))
-            return cur.rowcount == 1
+        count, _rows = self._backend.write_one(self._sql(_USE_ONCE), (namespace, key, to_us(expires_at)))
+        return count == 1
 
     # pending AuthnRequests
 
@@ -412,8 +422,7 @@ class SqlStore:
     # audit trail
 
     def record_audit(self, event: AuditEvent) -> None:
-        with self._backend.write() as cur:
-            cur.execute(self._sql(_RECORD_AUDIT), _audit_params(event))
+        self._backend.write_one(self._sql(_RECORD_AUDIT), _audit_params(event))
 
     def audit_events(
         self, *, since: datetime | None = None, biller: str | None = None, limit: int | None = None
@@ -473,9 +482,8 @@ class SqlStore:
     # rate limiting
 
     def hit(self, bucket: str, window_start: datetime, expires_at: datetime) -> int:
-        with self._backend.write() as cur:
-            cur.execute(self._sql(_HIT), (bucket, to_us(window_start), to_us(expires_at)))
-            return int(cur.fetchall()[0][0])
+        _count, rows = self._backend.write_one(self._sql(_HIT), (bucket, to_us(window_start), to_us(expires_at)))
+        return int(rows[0][0])
 
     # housekeeping
 

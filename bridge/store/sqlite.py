@@ -8,6 +8,13 @@
   for it (``busy_timeout``). A deferred transaction that reads first and then writes can
   fail at once with "database is locked" when another process committed in between; the
   busy handler cannot help it. Waiting longer than the timeout raises StoreUnavailable.
+* Group commit: the login path's one-statement writes (``write_one``: single-use marks, audit
+  rows, rate windows) from concurrent threads share one transaction and so one fsync. Each
+  caller queues its statement; whoever takes the process's writer lock commits everything
+  queued (a "combining" lock, no extra thread) and hands each caller its own result. A caller
+  returns only after the COMMIT holding its row; if that transaction fails, every caller in it
+  gets StoreUnavailable and none of their rows exists. A unique-key collision fails only its
+  own statement (SQLite rolls back just that statement).
 * Connections are opened lazily per thread (sqlite3 objects must not be shared between
   threads mid-transaction). Open the store after forking, never before.
 """
@@ -19,9 +26,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from bridge.errors import ConfigError, StoreConflict, StoreUnavailable
 from bridge.store.sql import Dialect
@@ -51,6 +59,10 @@ class SqliteBackend:
         self._open: weakref.WeakKeyDictionary[threading.Thread, sqlite3.Connection] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Slot] = []
+        self.commits = 0  # group-commit transactions begun, and the statements they carried (tests, benchmarks)
+        self.batched_writes = 0
         self._closed = False
 
     @contextmanager
@@ -81,6 +93,59 @@ class SqliteBackend:
 
     # One statement still needs BEGIN IMMEDIATE (see the module docstring).
     write = transaction
+
+    def write_one(self, query: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
+        """Queue one statement and return once a COMMIT holding it is on disk (group commit)."""
+        slot = _Slot(query, tuple(params))
+        with self._queue_lock:
+            self._queue.append(slot)
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            with self._queue_lock:
+                queued = slot in self._queue
+                if queued:
+                    self._queue.remove(slot)
+            if queued:
+                raise StoreUnavailable("the SQLite store cannot answer: this process's writes are queued too long")
+            slot.done.wait()  # a leader has it: its transaction is bounded by its own busy timeout
+            return slot.outcome()
+        try:
+            if not slot.done.is_set():
+                self._commit_queued(time.monotonic() + self._busy_timeout)
+        finally:
+            self._writer.release()
+        return slot.outcome()
+
+    def _commit_queued(self, deadline: float) -> None:
+        """With the writer lock: run every queued statement in one transaction, then wake their callers."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        if not batch:
+            return
+        self.commits += 1
+        self.batched_writes += len(batch)
+        try:
+            with _mapped():
+                conn = self._connection()
+                self._begin_immediate(conn, deadline)
+                try:
+                    for slot in batch:
+                        slot.run(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            conn.rollback()
+                    raise
+        except BaseException as exc:
+            # Nothing of this batch is on disk: every caller in it learns so (each its own exception).
+            detail = exc.detail if isinstance(exc, StoreUnavailable) else f"the SQLite store cannot answer: {exc!r}"
+            for slot in batch:
+                slot.fail(detail, cause=exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for slot in batch:
+                slot.done.set()
 
     def close(self) -> None:
         with self._lock:
@@ -157,6 +222,41 @@ class SqliteBackend:
                 time.sleep(0.01)
         if mode != "wal":
             raise StoreUnavailable(f"SQLite cannot use WAL for {self.path.name} (journal mode {mode})")
+
+
+class _Slot:
+    """One queued statement and, once its transaction ended, its result or the batch's failure."""
+
+    __slots__ = ("done", "error", "params", "query", "rowcount", "rows")
+
+    def __init__(self, query: str, params: tuple[Any, ...]) -> None:
+        self.query = query
+        self.params = params
+        self.done = threading.Event()
+        self.rowcount = -1
+        self.rows: list[Any] = []
+        self.error: BaseException | None = None
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        try:
+            cur = conn.execute(self.query, self.params)
+            self.rows = cur.fetchall()
+            self.rowcount = cur.rowcount
+        except sqlite3.IntegrityError as exc:
+            # Only this statement was rolled back; the rest of the batch goes on.
+            conflict = StoreConflict("a record with that key already exists")
+            conflict.__cause__ = exc
+            self.error = conflict
+
+    def fail(self, detail: str, *, cause: BaseException) -> None:
+        self.error = StoreUnavailable(detail)
+        self.error.__cause__ = cause
+        self.rows = []
+
+    def outcome(self) -> tuple[int, list[Any]]:
+        if self.error is not None:
+            raise self.error
+        return self.rowcount, self.rows
 
 
 @contextmanager
