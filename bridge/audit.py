@@ -7,9 +7,15 @@ leaves (fail closed).
 
 from __future__ import annotations
 
+import csv
 import getpass
+import io
+import json
 import logging
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
 
 from bridge.identity import Identity
 from bridge.store.base import AuditEvent, Store
@@ -65,3 +71,41 @@ def os_actor() -> str:
         return f"os:{getpass.getuser()}"
     except (KeyError, OSError):
         return "os:unknown"
+
+
+FIELDS = (
+    "at", "event", "outcome", "biller", "sp", "account", "email",
+    "login_type", "flow", "client_ip", "actor", "detail",
+)  # fmt: skip
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_FORMATS = ("jsonl", "csv")
+
+
+def as_row(event: AuditEvent) -> dict[str, Any]:
+    row = asdict(event)
+    row["at"] = event.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return row
+
+
+def csv_cell(value: Any) -> str:
+    """Spreadsheets run a cell that starts with = + - @ as a formula (CSV injection): quote it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def export_lines(events: Iterable[AuditEvent], fmt: str) -> Iterator[str]:
+    """The audit trail as JSON lines or CSV (header first), streamed one record at a time."""
+    if fmt == "jsonl":
+        for event in events:
+            yield json.dumps(as_row(event), sort_keys=True) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for event in events:
+        row = as_row(event)
+        writer.writerow([csv_cell(row[name]) for name in FIELDS])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()

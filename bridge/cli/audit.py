@@ -9,27 +9,19 @@ owner only.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from bridge.audit import FIELDS, as_row, export_lines
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.cli.db import opened_store
 from bridge.clock import utcnow
 from bridge.config import parse_duration
 from bridge.store import AuditEvent
-
-FIELDS = (
-    "at", "event", "outcome", "biller", "sp", "account", "email",
-    "login_type", "flow", "client_ip", "actor", "detail",
-)  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,16 +62,10 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
-    row = asdict(event)
-    row["at"] = event.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return row
-
-
 def _tail(args: argparse.Namespace) -> int:
     with opened_store(settings_from_args(args)) as store:
         events = store.audit_events(since=args.since, biller=args.biller, limit=max(args.lines, 0))
-    rows = [as_dict(event) for event in events]
+    rows = [as_row(event) for event in events]
     emit(args, {"count": len(rows), "events": rows}, "\n".join(_line(row) for row in rows) or "(no events)")
     return 0
 
@@ -97,7 +83,10 @@ def _printable(text: str) -> str:
 def _export(args: argparse.Namespace) -> int:
     with opened_store(settings_from_args(args)) as store, _output(args.output) as out:
         events = store.iter_audit(since=args.since, biller=args.biller)
-        count = (_write_csv if args.format == "csv" else _write_jsonl)(out, events)
+        counted = _Counted(events)
+        for chunk in export_lines(counted, args.format):
+            out.write(chunk)
+        count = counted.count
     if args.output:
         print(f"exported {count} event(s) to {args.output}")
     return 0
@@ -114,24 +103,14 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield out
 
 
-def _write_jsonl(out: TextIO, events: Iterable[AuditEvent]) -> int:
-    count = 0
-    for count, event in enumerate(events, 1):  # noqa: B007 - the last value is the count
-        out.write(json.dumps(as_dict(event), sort_keys=True) + "\n")
-    return count
+class _Counted:
+    """Counts the events an export consumed, for the closing line."""
 
+    def __init__(self, events: Iterable[AuditEvent]) -> None:
+        self._events = events
+        self.count = 0
 
-def _write_csv(out: TextIO, events: Iterable[AuditEvent]) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELDS)
-    count = 0
-    for count, event in enumerate(events, 1):  # noqa: B007 - the last value is the count
-        row = as_dict(event)
-        writer.writerow([_cell(row[name]) for name in FIELDS])
-    return count
-
-
-def _cell(value: Any) -> str:
-    """Spreadsheets run a cell that starts with = + - @ as a formula (CSV injection): quote it."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    def __iter__(self) -> Iterator[AuditEvent]:
+        for event in self._events:
+            self.count += 1
+            yield event

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +12,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bridge import audit
-from bridge.cli.audit import FIELDS, as_dict, parse_since
-from bridge.cli.audit import _cell as csv_cell
+from bridge.audit import FIELDS, as_row, export_lines
+from bridge.cli.audit import parse_since
 from bridge.errors import ValidationError
 from bridge.instance import Instance
 from bridge.store.base import AuditEvent
@@ -164,30 +160,12 @@ async def audit_page(request: Request) -> Response:
     since, biller, event = _filters(request)
     events = await run_in_threadpool(instance.store.audit_events, since=since, biller=biller,
                                      limit=AUDIT_PAGE_LIMIT if event is None else 5000)
-    rows = [as_dict(e) for e in reversed(events) if event is None or e.event == event][:AUDIT_PAGE_LIMIT]
+    rows = [as_row(e) for e in reversed(events) if event is None or e.event == event][:AUDIT_PAGE_LIMIT]
     names = [r.name for r in await run_in_threadpool(instance.store.list_billers)]
     query = {k: v for k, v in request.query_params.items() if k in ("since", "biller") and v}
     return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=FIELDS,
                         billers=names, since=request.query_params.get("since", ""), biller=biller or "",
                         event=event or "", query=query, limit=AUDIT_PAGE_LIMIT)
-
-
-def _export_lines(events: Iterator[AuditEvent], fmt: str) -> Iterator[str]:
-    if fmt == "jsonl":
-        for event in events:
-            yield json.dumps(as_dict(event), sort_keys=True) + "\n"
-        return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for event in events:
-        row = as_dict(event)
-        writer.writerow([csv_cell(row[name]) for name in FIELDS])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
 
 
 @admin_page
@@ -201,7 +179,7 @@ async def audit_export(request: Request) -> Response:
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     stamp = instance.clock().strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        _export_lines(events, fmt), media_type=media,
+        export_lines(events, fmt), media_type=media,
         headers={"content-disposition": f'attachment; filename="bridge-audit-{stamp}.{fmt}"'},
     )
 
