@@ -89,6 +89,11 @@ class SigningKey:
     certificate: Certificate
     private_key: rsa.RSAPrivateKey
     xmlsec_key: xmlsec.Key
+    x509_b64: str = ""  # the certificate as ds:X509Certificate wants it, computed once at load
+
+    def __post_init__(self) -> None:
+        if not self.x509_b64:
+            object.__setattr__(self, "x509_b64", self.certificate.der_base64)
 
 
 def generate_rsa_key(size: int = 2048) -> rsa.RSAPrivateKey:

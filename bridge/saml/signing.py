@@ -74,7 +74,6 @@ _SIGNATURE = (
     "</ds:Signature>"
 )
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
-_CERTIFICATES: dict[str, str] = {}  # kid → bare base64 DER: a handful of keys over a process's life
 
 
 def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | None) -> None:
@@ -101,19 +100,12 @@ def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | No
     signature = etree.fromstring(_SIGNATURE.format(
         signed_info=signed_info.replace(f' xmlns:ds="{_DSIG}"', "", 1),
         value=base64.b64encode(value).decode(),
-        certificate=_certificate_b64(key),
+        certificate=key.x509_b64,
     ))
     if after is None:
         element.insert(0, signature)
     else:
         after.addnext(signature)
-
-
-def _certificate_b64(key: SigningKey) -> str:
-    value = _CERTIFICATES.get(key.kid)
-    if value is None:
-        value = _CERTIFICATES[key.kid] = key.certificate.der_base64
-    return value
 
 
 def sign_redirect(octets: bytes, key: SigningKey) -> str:
