@@ -178,6 +178,8 @@ def load_signing_key(key_path: Path, cert: Certificate, *, passphrase: str | Non
         raise ConfigError(f"{key_path}: private key file not found") from None
     except PermissionError:
         raise ConfigError(f"{key_path}: private key file is not readable by this user") from None
+    except OSError as exc:
+        raise ConfigError(f"{key_path}: cannot read the private key file ({exc.strerror or exc})") from None
     try:
         key = serialization.load_pem_private_key(pem, passphrase.encode() if passphrase else None)
     except TypeError:

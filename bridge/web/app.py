@@ -30,29 +30,43 @@ RouteFactory = Callable[[Instance], Iterable[BaseRoute]]
 Job = Callable[[Instance], None]
 
 
-def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
-    """One pass of the background loop: key states, fetch log, expired rows."""
-    instance.keyring.refresh()
-    instance.fetch_log.flush()
+def _purge(instance: Instance, last_purge: list[float]) -> None:
     now = instance.clock()
     if now.timestamp() - last_purge[0] >= instance.settings.store.purge_interval:
         last_purge[0] = now.timestamp()
         audit_before = now - timedelta(seconds=instance.settings.store.audit_retention)
         instance.store.purge_expired(now, audit_before=audit_before)
-    for job in instance.extras.get("jobs", ()):
-        job(instance)
+
+
+def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
+    """One pass of the background loop: key states, fetch log, expired rows, feature jobs.
+
+    Each step runs on its own: a key file that will not load must not stop the
+    fetch log or the metadata refresh (the node keeps signing with the key it has).
+    """
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("key refresh", instance.keyring.refresh),
+        ("fetch log", instance.fetch_log.flush),
+        ("purge", lambda: _purge(instance, last_purge)),
+    ]
+    steps += [(getattr(job, "__name__", repr(job)), lambda job=job: job(instance))
+              for job in instance.extras.get("jobs", ())]
+    for name, step in steps:
+        try:
+            step()
+        except StoreUnavailable as exc:
+            log.warning("housekeeping: %s: store unavailable: %s", name, exc.detail)
+        except BridgeError as exc:
+            log.error("housekeeping: %s: %s", name, exc.detail)
+        except Exception:
+            log.exception("housekeeping: %s failed", name)
 
 
 async def _background(instance: Instance) -> None:
     last_purge = [0.0]
     while True:
         await asyncio.sleep(KEY_REFRESH_SECONDS)
-        try:
-            await run_in_threadpool(housekeeping, instance, last_purge=last_purge)
-        except StoreUnavailable as exc:
-            log.warning("housekeeping: store unavailable: %s", exc.detail)
-        except Exception:
-            log.exception("housekeeping failed")
+        await run_in_threadpool(housekeeping, instance, last_purge=last_purge)
 
 
 def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (), background: bool = True) -> Starlette:
