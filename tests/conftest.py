@@ -21,13 +21,14 @@ from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from saml_peers import OneLoginSP, PostedForm, PySaml2SP, parse_post_page  # noqa: E402
-from store_backends import BACKENDS, store_url  # noqa: E402
+from dev_bridge import DevBridge, make_dev_bridge
+from saml_peers import OneLoginSP, PostedForm, PySaml2SP, parse_post_page
+from store_backends import BACKENDS, store_url
 
-from bridge.billers import Biller, issue_api_key, validate_biller  # noqa: E402
-from bridge.config import load_settings  # noqa: E402
-from bridge.instance import Instance, init_instance, open_instance  # noqa: E402
-from bridge.web.app import create_app  # noqa: E402
+from bridge.billers import Biller, issue_api_key, validate_biller
+from bridge.config import load_settings
+from bridge.instance import Instance, init_instance, open_instance
+from bridge.web.app import create_app
 
 BASE_URL = "https://bridge.test"
 IC_LINK_BASE = "https://ic.test/saml"
@@ -153,3 +154,9 @@ def onelogin_sp(sqlite_bridge: Harness) -> OneLoginSP:
     sp = OneLoginSP()
     sqlite_bridge.trust(sp)
     return sp
+
+
+@pytest.fixture
+def dev_bridge(tmp_path: Path, clock: FakeClock) -> Iterator[DevBridge]:
+    """An instance as `bridge init` makes it for development (simulator on, admin token, demo biller)."""
+    yield from make_dev_bridge(tmp_path / "instance", clock)

@@ -116,7 +116,9 @@ class OneLoginSP:
     def __init__(
         self, entity_id: str = "https://sp-onelogin.test/metadata", acs_url: str = "https://sp-onelogin.test/acs",
         *, sign_requests: bool = False, want_messages_signed: bool = False, keys: KeyPair | None = None,
+        slo_url: str | None = None,
     ) -> None:
+        self.slo_url = slo_url
         self.entity_id = entity_id
         self.acs_url = acs_url
         self.keys = keys or KeyPair.fresh("onelogin-sp")
@@ -146,9 +148,13 @@ class OneLoginSP:
                 "wantNameId": True,
             },
         }
+        if self.slo_url:
+            settings["sp"]["singleLogoutService"] = {"url": self.slo_url, "binding": C.BINDING_HTTP_REDIRECT}
+            settings["security"].update(logoutRequestSigned=self.sign_requests, wantMessagesSigned=True)
         if self.idp_metadata is not None:
             parsed = OneLogin_Saml2_IdPMetadataParser.parse(
-                self.idp_metadata.decode(), required_sso_binding=C.BINDING_HTTP_REDIRECT
+                self.idp_metadata.decode(), required_sso_binding=C.BINDING_HTTP_REDIRECT,
+                required_slo_binding=C.BINDING_HTTP_REDIRECT,
             )
             settings = OneLogin_Saml2_IdPMetadataParser.merge_settings(settings, parsed)
             # Our metadata says WantAuthnRequestsSigned="false"; the SP signs anyway when told to.
@@ -296,7 +302,8 @@ class PySaml2SP:
         name_id = response.name_id
         return Consumed(
             name_id=name_id.text, name_id_format=name_id.format, attributes=dict(response.ava),
-            relay_state=form.fields.get("RelayState"), session_index=response.assertion.authn_statement[0].session_index,
+            relay_state=form.fields.get("RelayState"),
+            session_index=response.assertion.authn_statement[0].session_index,
         )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from lxml import etree
 
 from bridge.errors import SamlError
-from bridge.saml.xml import PROTOCOL_XSD, SAML, SAMLP, parse_untrusted, text_of, validate
+from bridge.saml.xml import DS, PROTOCOL_XSD, SAML, SAMLP, parse_untrusted, text_of, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +46,28 @@ def parse_instant(value: str) -> datetime:
     return parsed
 
 
-def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
+def parse_request(data: bytes, kind: str) -> tuple[etree._Element, str]:
+    """Parse a samlp request of ``kind`` (e.g. ``AuthnRequest``): hardened, schema-valid, SAML 2.0, with an
+    Issuer (SAML Core 3.2.1). Returns the root and the Issuer."""
     root = parse_untrusted(data, what="SAML request")
-    if root.tag != f"{SAMLP}AuthnRequest":
+    if root.tag != f"{SAMLP}{kind}":
         local = etree.QName(root).localname if isinstance(root.tag, str) else "?"
-        raise SamlError(f"expected a samlp:AuthnRequest, got {local}")
-    validate(root, PROTOCOL_XSD, what="AuthnRequest")
+        raise SamlError(f"expected a samlp:{kind}, got {local}")
+    validate(root, PROTOCOL_XSD, what=kind)
     if root.get("Version") != "2.0":
         raise SamlError("only SAML 2.0 requests are accepted (Version must be 2.0)")
     issuer = text_of(root.find(f"{SAML}Issuer"))
     if not issuer:
-        raise SamlError("the AuthnRequest has no Issuer: the service provider is unknown")
+        raise SamlError(f"the {kind} has no Issuer: the service provider is unknown")
+    return root, issuer
+
+
+def is_signed(root: etree._Element) -> bool:
+    return root.find(f"{DS}Signature") is not None
+
+
+def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
+    root, issuer = parse_request(data, "AuthnRequest")
     policy = root.find(f"{SAMLP}NameIDPolicy")
     index = root.get("AssertionConsumerServiceIndex")
     return root, AuthnRequest(
@@ -71,7 +82,7 @@ def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
         allow_create=_bool(policy.get("AllowCreate")) if policy is not None else True,
         force_authn=_bool(root.get("ForceAuthn")),
         is_passive=_bool(root.get("IsPassive")),
-        signed=root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None,
+        signed=is_signed(root),
     )
 
 

@@ -7,12 +7,11 @@ from datetime import datetime
 
 from lxml import etree
 
-from bridge.errors import SamlError
 from bridge.keys import SigningKey
 from bridge.saml.assertions import STATUS_SUCCESS, instant
-from bridge.saml.authn_request import parse_instant
+from bridge.saml.authn_request import is_signed, parse_instant, parse_request
 from bridge.saml.signing import sign
-from bridge.saml.xml import NS, PROTOCOL_XSD, SAML, SAMLP, parse_untrusted, text_of, validate
+from bridge.saml.xml import NS, SAML, SAMLP, text_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +26,7 @@ class LogoutRequest:
 
 
 def parse_logout_request(data: bytes) -> tuple[etree._Element, LogoutRequest]:
-    root = parse_untrusted(data, what="SAML logout request")
-    if root.tag != f"{SAMLP}LogoutRequest":
-        raise SamlError("expected a samlp:LogoutRequest")
-    validate(root, PROTOCOL_XSD, what="LogoutRequest")
-    if root.get("Version") != "2.0":
-        raise SamlError("only SAML 2.0 requests are accepted (Version must be 2.0)")
-    issuer = text_of(root.find(f"{SAML}Issuer"))
-    if not issuer:
-        raise SamlError("the LogoutRequest has no Issuer")
+    root, issuer = parse_request(data, "LogoutRequest")
     return root, LogoutRequest(
         id=root.get("ID", ""),
         issuer=issuer,
@@ -43,7 +34,7 @@ def parse_logout_request(data: bytes) -> tuple[etree._Element, LogoutRequest]:
         destination=root.get("Destination"),
         name_id=text_of(root.find(f"{SAML}NameID")),
         session_indexes=tuple(filter(None, (text_of(n) for n in root.iterfind(f"{SAMLP}SessionIndex")))),
-        signed=root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None,
+        signed=is_signed(root),
     )
 
 

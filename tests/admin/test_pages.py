@@ -7,7 +7,9 @@ import io
 import json
 import re
 
-from .conftest import BASE_URL, PAYER, sign_in
+from dev_bridge import BASE_URL, PAYER
+
+from .conftest import sign_in
 
 NEW_BILLER = {
     "name": "city-water", "biller_guid": "11111111-2222-4333-8444-555555555555",

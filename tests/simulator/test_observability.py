@@ -8,12 +8,11 @@ import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from dev_bridge import post_form
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.logs import JsonFormatter
 from bridge.simulator.sp import KEY_FILE
-
-from .conftest import post_form
 
 
 def _samples(bridge) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

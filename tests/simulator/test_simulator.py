@@ -6,11 +6,11 @@ import base64
 import stat
 from urllib.parse import parse_qs, urlsplit
 
+from dev_bridge import BASE_URL, make_dev_bridge, post_form
+
 from bridge.config import load_settings
 from bridge.instance import open_instance
 from bridge.simulator.sp import KEY_FILE
-
-from .conftest import BASE_URL, make_dev_bridge, post_form
 
 
 def _to_sso(bridge, **body):

@@ -1,14 +1,14 @@
-"""An instance as `bridge init` makes it for development: simulator on, admin token set, demo biller bound to it."""
+"""A bridge instance as `bridge init` makes it for development: simulator on, admin token set,
+demo biller bound to the simulator. Shared by the admin, simulator and observability tests."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from saml_peers import parse_post_page
 from starlette.testclient import TestClient
 
 from bridge.config import load_settings
@@ -51,12 +51,8 @@ class DevBridge:
 
 
 def post_form(page: str) -> tuple[str, dict[str, str]]:
-    import html
-
-    action = re.search(r'<form id="saml" method="post" action="([^"]+)">', page)
-    assert action, page[:300]
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
-    return html.unescape(action.group(1)), {k: html.unescape(v) for k, v in fields.items()}
+    form = parse_post_page(page)
+    return form.action, form.fields
 
 
 def make_dev_bridge(directory: Path, clock: Any, *, simulator: bool = True) -> Iterator[DevBridge]:
@@ -66,8 +62,3 @@ def make_dev_bridge(directory: Path, clock: Any, *, simulator: bool = True) -> I
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
         yield DevBridge(directory=directory, instance=instance, client=client, init=result, clock=clock)
     instance.close()
-
-
-@pytest.fixture
-def dev_bridge(tmp_path: Path, clock: Any) -> Iterator[DevBridge]:
-    yield from make_dev_bridge(tmp_path / "instance", clock)
