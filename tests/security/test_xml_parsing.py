@@ -111,3 +111,24 @@ def test_sp_metadata_folder_with_a_dtd_file_fails_the_registry_load(sqlite_bridg
     with pytest.raises(ConfigError):
         sqlite_bridge.reload_registry()
     assert sqlite_bridge.instance.registry.find("https://sp-dtd.test/metadata") is None
+
+
+LOGOUT = (
+    '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+    'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lo" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">'
+    "<saml:Issuer>{issuer}</saml:Issuer><saml:NameID>pat.payer@example.com</saml:NameID></samlp:LogoutRequest>"
+)
+
+
+def test_logout_request_with_external_entity_via_post_is_refused(sqlite_bridge, plain_sp):
+    xml = (b'<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+           + LOGOUT.format(issuer=plain_sp.entity_id + "&xxe;").encode())
+    response = sqlite_bridge.client.post("/saml/slo", data=post_fields(xml), follow_redirects=False)
+    refused(sqlite_bridge, response, 400, "invalid_saml_request")
+    assert "root:" not in response.text
+
+
+def test_logout_request_billion_laughs_via_redirect_is_refused(sqlite_bridge, plain_sp):
+    xml = BILLION_LAUGHS + LOGOUT.format(issuer="&lol9;").encode()
+    response = sqlite_bridge.client.get(f"/saml/slo?{redirect_query(xml)}", follow_redirects=False)
+    refused(sqlite_bridge, response, 400, "invalid_saml_request")
