@@ -23,7 +23,7 @@ from bridge.errors import AuthenticationError, NotFound, PermissionDenied, Valid
 from bridge.invoicecloud import DEEP_LINKS, resolve_deep_link, resolve_view_mode
 from bridge.store.base import ApiKeyRecord, BillerRecord, Store
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: "$" would accept a trailing newline
 API_KEY_PREFIX = "bk"
 FLOWS = ("sp-initiated", "idp-initiated")
 

@@ -109,18 +109,20 @@ def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] |
         raise
 
 
+def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
+    """Rate limit, receive and answer in one trip off the event loop (each threadpool hop costs ~0.2 ms)."""
+    instance: Instance = request.app.state.instance
+    ip = client_ip(request)
+    ratelimit.limit_sso_client(instance.store, instance.clock, ip, instance.settings.limits.sso_per_minute_per_ip)
+    incoming = _receive(instance, raw_query, fields, ip)
+    return _answer(request, instance, incoming, current_session(request))
+
+
 async def sso(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     with instance.metrics.sso_latency.time():
-        ip = client_ip(request)
-        await run_in_threadpool(
-            ratelimit.limit_sso_client, instance.store, instance.clock, ip,
-            instance.settings.limits.sso_per_minute_per_ip,
-        )
         raw_query, fields = await _binding_input(request)
-        incoming = await run_in_threadpool(_receive, instance, raw_query, fields, ip)
-        session = current_session(request)
-        return await run_in_threadpool(_answer, request, instance, incoming, session)
+        return await run_in_threadpool(_sso, request, raw_query, fields)
 
 
 async def slo(request: Request) -> Response:
