@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from bridge.keys import SigningKey
+from bridge.keys.material import SigningKey
 from bridge.saml import assertions
 
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"

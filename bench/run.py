@@ -72,7 +72,7 @@ def _machine() -> dict[str, Any]:
 def _signing_key(instance: BenchInstance):  # type: ignore[no-untyped-def]
     """The instance's active key, loaded once, as the server loads it."""
     from bridge.config import load_settings
-    from bridge.keyring import KeyRing
+    from bridge.keys.ring import KeyRing
     from bridge.store import open_store
 
     settings = load_settings(instance.config)

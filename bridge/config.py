@@ -177,7 +177,7 @@ class MetadataSettings(_Section):
     dir: str = "metadata"
     sources: list[MetadataSource] = Field(default_factory=list)
     cache_dir: str = "metadata-cache"
-    fetch_timeout: float = Field(default=10.0, gt=0, le=120)  # seconds, per URL fetch (bridge.metadata_sources)
+    fetch_timeout: float = Field(default=10.0, gt=0, le=120)  # seconds, per URL fetch (bridge.trust.metadata_sources)
     max_size: int = Field(default=5 * 1024 * 1024, gt=0)  # bytes of one fetched metadata document
 
 

@@ -20,18 +20,18 @@ from lxml import etree
 from bridge import audit
 from bridge.clock import Clock, IdFactory, new_id, utcnow
 from bridge.config import Settings
+from bridge.delegation.launches import PendingRequest
 from bridge.errors import ReplayError, SamlError, SignatureError
 from bridge.identity import Identity
-from bridge.keyring import KeyRing
-from bridge.launches import PendingRequest
+from bridge.keys.ring import KeyRing
 from bridge.saml import assertions, bindings
 from bridge.saml.authn_request import AuthnRequest, check_freshness, parse_authn_request
 from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
 from bridge.saml.logout import LogoutRequest, build_logout_response, parse_logout_request
 from bridge.saml.signing import RSA_SHA256, sign_redirect, verify_enveloped, verify_redirect
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
-from bridge.service_providers import ServiceProviderRegistry, choose_acs
 from bridge.store.base import Store
+from bridge.trust.service_providers import ServiceProviderRegistry, choose_acs
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", AuthnRequest, LogoutRequest)

@@ -17,18 +17,18 @@ from bridge import audit
 from bridge.billers import Biller, issue_api_key, validate_biller
 from bridge.clock import Clock, IdFactory, new_id, utcnow
 from bridge.config import DEFAULT_CONFIG_NAME, Settings, hash_admin_secret, load_settings
+from bridge.delegation.sessions import SessionCodec
+from bridge.delegation.tickets import partner_secret
 from bridge.errors import ConfigError
 from bridge.fetch_log import FetchLog
 from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
-from bridge.keyring import ACTIVE, KeyRing
-from bridge.keys import generate_key_files
-from bridge.metadata_sources import MetadataSources
+from bridge.keys.material import generate_key_files
+from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
-from bridge.service_providers import ServiceProviderRegistry
-from bridge.sessions import SessionCodec
 from bridge.store import open_store
 from bridge.store.base import KeyRecord, Store
-from bridge.tickets import partner_secret
+from bridge.trust.metadata_sources import MetadataSources
+from bridge.trust.service_providers import ServiceProviderRegistry
 
 DEMO_BILLER = "demo"
 DEMO_BILLER_GUID = "c09d08fb-a969-4778-bb58-b46a8e9224e7"  # IC's sample GUID (DOMAIN.md)
@@ -89,7 +89,7 @@ def open_instance(
     )
     if sources is not None:
         sources.attach(instance)
-    from bridge.key_lifecycle import key_jobs  # it builds on this module (add_signing_key)
+    from bridge.keys.lifecycle import key_jobs  # it builds on this module (add_signing_key)
 
     instance.extras.setdefault("jobs", []).extend(key_jobs(settings))
     return instance

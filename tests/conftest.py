@@ -77,7 +77,7 @@ class Harness:
         sp.idp_metadata = self.metadata()
 
     def reload_registry(self) -> None:
-        from bridge.service_providers import load_folder
+        from bridge.trust.service_providers import load_folder
 
         self.instance.registry.replace(load_folder(self.directory / "metadata"))
 

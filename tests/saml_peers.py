@@ -32,7 +32,7 @@ from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from bridge.keys import generate_rsa_key, private_key_pem, self_signed_certificate
+from bridge.keys.material import generate_rsa_key, private_key_pem, self_signed_certificate
 
 XMLSEC1 = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"

@@ -24,7 +24,7 @@ def test_a_key_path_that_is_a_folder_is_one_clear_error(tmp_path):
 
     import pytest
 
-    from bridge.keys import generate_rsa_key, load_signing_key, self_signed_certificate
+    from bridge.keys.material import generate_rsa_key, load_signing_key, self_signed_certificate
 
     cert = self_signed_certificate(generate_rsa_key(), common_name="t", now=datetime.now(UTC), validity_days=1)
 

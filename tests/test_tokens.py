@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.tokens import TimedTokens, TokenExpired, TokenInvalid
+from bridge.delegation.tokens import TimedTokens, TokenExpired, TokenInvalid
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)  # far from the OS clock on purpose
 

@@ -9,11 +9,11 @@ from bridge.billers import Biller, biller_from_record, issue_api_key, validate_b
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.clock import utcnow
 from bridge.config import IC_LINK_BASE
+from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, NotFound, ValidationError
-from bridge.service_providers import load_registry
 from bridge.store import open_store
 from bridge.store.base import AuditEvent
-from bridge.tickets import partner_secret
+from bridge.trust.service_providers import load_registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:

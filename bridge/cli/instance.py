@@ -11,10 +11,10 @@ from bridge.clock import utcnow
 from bridge.config import default_config_path
 from bridge.errors import BridgeError, ConfigError
 from bridge.instance import init_instance
-from bridge.keyring import ACTIVE, KeyRing
-from bridge.keys import Certificate
-from bridge.service_providers import load_registry
+from bridge.keys.material import Certificate
+from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.store import open_store
+from bridge.trust.service_providers import load_registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:

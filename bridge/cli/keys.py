@@ -1,4 +1,4 @@
-"""``bridge keys list|generate|stage|activate|retire|purge``: the signing-key lifecycle (bridge.key_lifecycle).
+"""``bridge keys list|generate|stage|activate|retire|purge``: the signing-key lifecycle (bridge.keys.lifecycle).
 
 Each command changes at most one step of the lifecycle; a refused step
 prints one ``bridge: error:`` line, exits 1 and leaves the key set as it was.
@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge import audit, key_lifecycle
+from bridge import audit
 from bridge.cli.common import add_config, add_json, emit, settings_from_args, warn
 from bridge.clock import utcnow
 from bridge.config import Settings
 from bridge.errors import ValidationError
-from bridge.keys import Certificate
+from bridge.keys import lifecycle as key_lifecycle
+from bridge.keys.material import Certificate
 from bridge.store import open_store
 from bridge.store.base import Store
 

@@ -3,7 +3,7 @@
 ``list`` and ``show`` read the local sources and the cached copies of URL sources (no network);
 refresh times come from the status files the running bridge writes beside its cached copies.
 ``refresh`` fetches now and saves the new copy; a running bridge on this node picks it up within
-a few seconds (bridge.metadata_sources).
+a few seconds (bridge.trust.metadata_sources).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.errors import NotFound
-from bridge.keys import Certificate
-from bridge.metadata_sources import MetadataSources
+from bridge.keys.material import Certificate
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
+from bridge.trust.metadata_sources import MetadataSources
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import xmlsec
 from lxml import etree
 
-from bridge.keys import Certificate, SigningKey
+from bridge.keys.material import Certificate, SigningKey
 from bridge.saml.signing import sign
 from bridge.saml.xml import NS
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from lxml import etree
 
 from bridge.identity import CLAIMS
-from bridge.keys import Certificate, SigningKey
+from bridge.keys.material import Certificate, SigningKey
 from bridge.saml.assertions import ATTRNAME_BASIC, SUPPORTED_NAMEID_FORMATS, instant
 from bridge.saml.bindings import POST, REDIRECT
 from bridge.saml.signing import sign

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from bridge.keys import SigningKey
+from bridge.keys.material import SigningKey
 from bridge.saml.assertions import STATUS_SUCCESS, instant
 from bridge.saml.authn_request import is_signed, parse_instant, parse_request
 from bridge.saml.signing import sign

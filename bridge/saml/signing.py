@@ -1,6 +1,6 @@
 """XML signatures: signing our messages and verifying SPs' requests (XML-DSig via python-xmlsec).
 
-Signing uses a key parsed once (bridge.keys.SigningKey) and RSA-SHA256 with
+Signing uses a key parsed once (bridge.keys.material.SigningKey) and RSA-SHA256 with
 SHA-256 digests and exclusive c14n. Verification trusts only certificates
 from the SP's metadata: KeyInfo in the message is never used to find a key,
 the signature must be the root's own enveloped signature, and its single
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from bridge.errors import SignatureError
-from bridge.keys import Certificate, SigningKey
+from bridge.keys.material import Certificate, SigningKey
 from bridge.saml.xml import DS, NS
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"

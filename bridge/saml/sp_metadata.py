@@ -17,7 +17,7 @@ from lxml import etree
 
 from bridge.config import https_or_loopback
 from bridge.errors import ConfigError, SamlError
-from bridge.keys import Certificate
+from bridge.keys.material import Certificate
 from bridge.saml.bindings import POST, REDIRECT
 from bridge.saml.xml import DS, MD, METADATA_XSD, parse_untrusted, text_of, validate
 

@@ -22,10 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bridge.billers import Biller, biller_from_record, get_biller_by_guid
+from bridge.delegation.launches import ACCOUNT_RE
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
 from bridge.invoicecloud import build_link, deep_link_page, resolve_view_mode
-from bridge.launches import ACCOUNT_RE
 from bridge.simulator.sp import ACS_PATH, LINK_PATH, METADATA_PATH, PREFIX, SimulatorSP
 from bridge.web.pages import render
 from bridge.web.ratelimit import enforce

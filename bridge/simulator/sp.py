@@ -19,14 +19,14 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from bridge.config import Settings
 from bridge.idp import SSO_PATH
-from bridge.keyring import KeyRing
-from bridge.keys import (
+from bridge.keys.material import (
     check_key_file_permissions,
     generate_rsa_key,
     private_key_pem,
     self_signed_certificate,
     write_private_key,
 )
+from bridge.keys.ring import KeyRing
 from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata
 
 PREFIX = "/simulator"

@@ -10,11 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge import audit, tickets
+from bridge import audit
 from bridge.billers import authenticate_api_key, authorise, get_biller
+from bridge.delegation import tickets
+from bridge.delegation.launches import expires_at, launch_url, validate_launch
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
-from bridge.launches import expires_at, launch_url, validate_launch
 from bridge.web import ratelimit
 from bridge.web.openapi import openapi_document
 from bridge.web.responses import client_ip

@@ -9,13 +9,21 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bridge import audit, tickets
+from bridge import audit
 from bridge.billers import Biller, get_biller
+from bridge.delegation import tickets
+from bridge.delegation.launches import (
+    LAUNCH_PATH,
+    PendingRequest,
+    ic_link,
+    identity_of,
+    relay_state_for,
+    validate_launch,
+)
+from bridge.delegation.sessions import Session
+from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import BridgeError, NotFound, TicketError
 from bridge.instance import Instance
-from bridge.launches import LAUNCH_PATH, PendingRequest, ic_link, identity_of, relay_state_for, validate_launch
-from bridge.sessions import Session
-from bridge.tickets import LaunchRequest
 from bridge.web.pages import message_page
 from bridge.web.responses import (
     clear_session_cookie,

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from bridge.billers import Biller
+from bridge.delegation.sessions import Session, cookie_policy
 from bridge.idp import Outgoing
 from bridge.saml.bindings import post_form
-from bridge.sessions import Session, cookie_policy
 from bridge.web.security import page_csp
 
 

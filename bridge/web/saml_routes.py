@@ -12,12 +12,12 @@ from starlette.routing import Route
 
 from bridge import audit
 from bridge.billers import Biller, biller_from_record
+from bridge.delegation.launches import PendingRequest
+from bridge.delegation.sessions import Session
 from bridge.errors import BridgeError, NotFound, PermissionDenied
 from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
-from bridge.launches import PendingRequest
 from bridge.saml.assertions import STATUS_NO_PASSIVE
-from bridge.sessions import Session
 from bridge.store.base import MetadataFetch
 from bridge.web import ratelimit
 from bridge.web.responses import clear_session_cookie, client_ip, current_session, saml_post_page

@@ -37,7 +37,7 @@ def test_full_page_view_mode_sets_a_lax_httponly_cookie(sqlite_bridge, sp):
 
 
 def test_plain_http_development_base_url_uses_lax_without_secure():
-    from bridge.sessions import cookie_policy
+    from bridge.delegation.sessions import cookie_policy
 
     policy = cookie_policy(name="s", https=False, view_mode=1, idle_timeout=60)
     assert (policy.samesite, policy.secure) == ("lax", False)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bridge.tickets import mint_partner_ticket, partner_secret
+from bridge.delegation.tickets import mint_partner_ticket, partner_secret
 
 PAYER = {"email": "pat@example.com", "account_number": "101Invoice"}
 
@@ -65,7 +65,7 @@ def test_a_tampered_ticket_is_refused(city):
 
 
 def test_a_ticket_signed_with_an_unknown_secret_is_refused(city):
-    from bridge.tickets import LaunchRequest, mint
+    from bridge.delegation.tickets import LaunchRequest, mint
 
     launch = LaunchRequest(biller="city", email="evil@example.com", account_number="1", login_type="1",
                            role=None, deep_link=1, view_mode=1, flow="sp-initiated")

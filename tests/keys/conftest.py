@@ -1,4 +1,4 @@
-"""Helpers for the key-lifecycle tests: an admin driving bridge.key_lifecycle against a harness instance."""
+"""Helpers for the key-lifecycle tests: an admin driving bridge.keys.lifecycle against a harness instance."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from bridge import key_lifecycle
 from bridge.config import Settings
-from bridge.keys import Certificate
+from bridge.keys import lifecycle as key_lifecycle
+from bridge.keys.material import Certificate
 from bridge.saml.xml import NS, parse_untrusted
 
 ADMIN = "os:test-admin"

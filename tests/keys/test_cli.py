@@ -11,7 +11,7 @@ import pytest
 from bridge.cli import main
 from bridge.clock import utcnow
 from bridge.instance import init_instance
-from bridge.keys import generate_rsa_key, private_key_pem, self_signed_certificate, write_private_key
+from bridge.keys.material import generate_rsa_key, private_key_pem, self_signed_certificate, write_private_key
 from bridge.store import open_store_url
 
 

@@ -56,7 +56,7 @@ def test_the_expiry_warning_is_logged_once_a_day(sqlite_admin, caplog):
     job = _expiry_job(bridge.instance)
     expires = sqlite_admin.certificate(sqlite_admin.active_kid).not_after
     bridge.clock.now = expires - timedelta(days=10)
-    with caplog.at_level(logging.WARNING, logger="bridge.key_lifecycle"):
+    with caplog.at_level(logging.WARNING, logger="bridge.keys.lifecycle"):
         job(bridge.instance)
         bridge.clock.advance(3600)
         job(bridge.instance)  # the background loop calls every 5 s; the warning comes once a day
@@ -68,7 +68,7 @@ def test_the_expiry_warning_is_logged_once_a_day(sqlite_admin, caplog):
 
 
 def test_no_expiry_warning_is_logged_far_from_expiry(sqlite_admin, caplog):
-    with caplog.at_level(logging.WARNING, logger="bridge.key_lifecycle"):
+    with caplog.at_level(logging.WARNING, logger="bridge.keys.lifecycle"):
         _expiry_job(sqlite_admin.bridge.instance)(sqlite_admin.bridge.instance)
     assert caplog.records == []
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from bridge.config import load_settings
 from bridge.instance import open_instance
-from bridge.keys import Certificate
+from bridge.keys.material import Certificate
 from bridge.saml.xml import METADATA_XSD, is_schema_valid, parse_untrusted
 from bridge.web.app import create_app
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bridge import key_lifecycle
 from bridge.config import load_settings
 from bridge.instance import open_instance
+from bridge.keys import lifecycle as key_lifecycle
 
 from .conftest import DAY, Interleaved
 
@@ -62,7 +62,7 @@ def test_a_whole_scheduled_rotation(admin, node, caplog):
     old = admin.active_kid
     expires = admin.certificate(old).not_after
     clock.now = expires - timedelta(days=15)
-    with caplog.at_level(logging.WARNING, logger="bridge.key_lifecycle"):
+    with caplog.at_level(logging.WARNING, logger="bridge.keys.lifecycle"):
         job(node)
         assert _published(node) == [old]  # nothing due yet
         clock.now = expires - timedelta(days=14)
@@ -143,7 +143,7 @@ def test_a_refused_scheduled_activation_is_logged_and_changes_nothing(sqlite_adm
     _sp_fetches_metadata(admin.bridge)
     (admin.bridge.directory / "certs" / f"{new}.key").unlink()
     clock.advance(8 * DAY)
-    with caplog.at_level(logging.ERROR, logger="bridge.key_lifecycle"):
+    with caplog.at_level(logging.ERROR, logger="bridge.keys.lifecycle"):
         job(node)
     assert admin.states() == {old: "active", new: "pending"}
     assert "private key file not found" in caplog.records[-1].getMessage()

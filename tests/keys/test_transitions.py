@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bridge import key_lifecycle
 from bridge.errors import KeyLifecycleError, NotFound
+from bridge.keys import lifecycle as key_lifecycle
 
 from .conftest import ADMIN, DAY, Interleaved, metadata_kids
 

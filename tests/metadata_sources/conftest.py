@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from bridge.config import Settings, settings_from_dict
-from bridge.keys import Certificate, SigningKey, generate_rsa_key, private_key_pem, self_signed_certificate
+from bridge.keys.material import Certificate, SigningKey, generate_rsa_key, private_key_pem, self_signed_certificate
 from bridge.saml.signing import sign
 
 SP_ID = "https://sp.example.test/metadata"

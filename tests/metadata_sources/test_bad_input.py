@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from bridge.metadata_sources import MetadataSources
 from bridge.metrics import Metrics
+from bridge.trust.metadata_sources import MetadataSources
 
 from .conftest import (
     FETCH_TIMEOUT,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from saml_peers import OneLoginSP
 
 from bridge.config import load_settings
-from bridge.metadata_sources import MetadataSources
+from bridge.trust.metadata_sources import MetadataSources
 
 from .conftest import SP_ID, sp_metadata, toml_source
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from bridge.cli import main
 from bridge.config import load_settings
 from bridge.instance import open_instance
-from bridge.metadata_sources import MetadataSources
+from bridge.trust.metadata_sources import MetadataSources
 
 from .conftest import OTHER_ID, SP_ID, MetadataServer, Signer, sp_metadata, toml_source
 

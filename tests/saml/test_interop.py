@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from saml_peers import OneLoginSP, PySaml2SP, xmlsec1_verify
 
-from bridge.keys import Certificate
+from bridge.keys.material import Certificate
 from bridge.saml.xml import METADATA_XSD, PROTOCOL_XSD, is_schema_valid, parse_untrusted
 
 PAYER = {"email": "pat.payer@example.com", "account_number": "101Invoice", "role": "owner"}

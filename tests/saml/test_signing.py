@@ -15,7 +15,13 @@ import xmlsec
 from lxml import etree
 from saml_peers import xmlsec1_verify
 
-from bridge.keys import SigningKey, generate_rsa_key, load_signing_key, private_key_pem, self_signed_certificate
+from bridge.keys.material import (
+    SigningKey,
+    generate_rsa_key,
+    load_signing_key,
+    private_key_pem,
+    self_signed_certificate,
+)
 from bridge.saml import assertions
 from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
 from bridge.saml.signing import sign

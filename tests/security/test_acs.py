@@ -12,7 +12,7 @@ from saml_peers import OneLoginSP, authn_request_xml
 
 from bridge.errors import ConfigError, SamlError
 from bridge.saml.sp_metadata import parse_sp_metadata
-from bridge.service_providers import choose_acs
+from bridge.trust.service_providers import choose_acs
 from security.hostile import SSO_URL, redirect_query
 from security.hostile import assert_refused as refused
 

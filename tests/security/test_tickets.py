@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from saml_peers import OneLoginSP, authn_request_xml
 
-from bridge import tickets
+from bridge.delegation import tickets
 from security.hostile import PAYER, SSO_URL, redirect_query
 from security.hostile import assert_refused as refused
 

@@ -2,7 +2,7 @@
 
 ``auth`` owns credentials, the admin session cookie and the page guard; ``csrf`` the form tokens;
 ``ratelimit`` the login counter; ``views`` the dashboard, audit and login pages; ``billers`` the
-biller pages and IC setup sheet; ``keys`` the signing-key lifecycle (through bridge.key_lifecycle).
+biller pages and IC setup sheet; ``keys`` the signing-key lifecycle (through bridge.keys.lifecycle).
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bridge.config import AdminSettings
+from bridge.delegation.tokens import TimedTokens, TokenError
 from bridge.errors import AuthenticationError, PermissionDenied
 from bridge.instance import Instance
-from bridge.tokens import TimedTokens, TokenError
 
 SALT = "bridge.admin-session.v1"
 LOGIN_PATH = "/admin/login"

@@ -20,13 +20,13 @@ from bridge import audit
 from bridge.billers import FLOWS, Biller, biller_from_record, get_biller, issue_api_key, validate_biller
 from bridge.cli.billers import parse_login_types
 from bridge.config import IC_LINK_BASE
+from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, ValidationError
 from bridge.idp import METADATA_PATH, SSO_PATH
 from bridge.instance import Instance
 from bridge.invoicecloud import DEEP_LINKS, build_link, deep_link_page
 from bridge.saml.assertions import NAMEID_EMAIL
 from bridge.store.base import AuditEvent
-from bridge.tickets import partner_secret
 from bridge.web.admin.auth import admin_page
 from bridge.web.admin.views import admin_render
 

@@ -1,4 +1,4 @@
-"""The signing-key lifecycle in the admin console: every move goes through bridge.key_lifecycle.
+"""The signing-key lifecycle in the admin console: every move goes through bridge.keys.lifecycle.
 
 Same functions, same guards and same audit rows as ``bridge keys``; the admin is the actor. After
 a move this node's key ring is refreshed at once (other nodes follow within their refresh interval).
@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridge import key_lifecycle
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
-from bridge.keyring import PENDING
+from bridge.keys import lifecycle as key_lifecycle
+from bridge.keys.ring import PENDING
 from bridge.web.admin.auth import admin_page
 from bridge.web.admin.views import admin_render
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bridge.delegation.tokens import TimedTokens, TokenError, TokenExpired
 from bridge.identity import Identity
-from bridge.tokens import TimedTokens, TokenError, TokenExpired
 
 SALT = "bridge.session.v1"
 log = logging.getLogger(__name__)

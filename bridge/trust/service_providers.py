@@ -1,7 +1,7 @@
 """The registry of trusted service providers, and the rules for choosing where a Response may go.
 
 Trust comes only from metadata: files in the instance's ``metadata/`` folder
-(and, through bridge.metadata_sources, URLs). The registry's mapping is
+(and, through bridge.trust.metadata_sources, URLs). The registry's mapping is
 replaced whole, never edited in place, so a request in flight sees either the
 old set or the new one.
 """
@@ -74,8 +74,8 @@ def http_acs_allowed(settings: Settings) -> frozenset[str]:
 
 def load_registry(settings: Settings) -> ServiceProviderRegistry:
     """Every configured source: ``metadata/``, other files and folders, URL sources from their cached copies
-    (no network: bridge.metadata_sources fetches in the background job or on ``bridge sp refresh``)."""
-    from bridge.metadata_sources import MetadataSources  # builds on this module
+    (no network: bridge.trust.metadata_sources fetches in the background job or on ``bridge sp refresh``)."""
+    from bridge.trust.metadata_sources import MetadataSources  # builds on this module
 
     return MetadataSources(settings).load()
 

@@ -1,6 +1,6 @@
 """A small Python helper for partner portals: create launch URLs, or sign launch tickets locally.
 
-    from bridge.partner import PartnerClient
+    from bridge.delegation.partner import PartnerClient
     client = PartnerClient("https://bridge.example.com", api_key)
     launch = client.create_login("demo", email="pat@example.com", account_number="101Invoice",
                                  role="owner", deep_link="bills", view_mode=1)
@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from bridge.launches import launch_url
-from bridge.tickets import mint_partner_ticket
+from bridge.delegation.launches import launch_url
+from bridge.delegation.tickets import mint_partner_ticket
 
 
 class PartnerApiError(Exception):

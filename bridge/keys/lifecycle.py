@@ -1,6 +1,6 @@
 """The signing-key lifecycle: generate/import → stage → activate → retire → purge, and scheduled rotation.
 
-States (bridge.keyring): ``generated`` (files exist, not yet published) →
+States (bridge.keys.ring): ``generated`` (files exist, not yet published) →
 ``pending`` (published in metadata, not signing) → ``active`` (signs; exactly
 one) → ``retiring`` (published, not signing) → ``retired`` (gone from
 metadata, files kept for audit until ``purge``). Every move is a
@@ -27,8 +27,14 @@ from typing import TYPE_CHECKING, Any
 from bridge import audit
 from bridge.config import Settings
 from bridge.errors import ConfigError, KeyLifecycleError, NotFound
-from bridge.keyring import ACTIVE, PENDING, RETIRED, RETIRING
-from bridge.keys import Certificate, load_certificate_file, load_signing_key, private_key_pem, write_private_key
+from bridge.keys.material import (
+    Certificate,
+    load_certificate_file,
+    load_signing_key,
+    private_key_pem,
+    write_private_key,
+)
+from bridge.keys.ring import ACTIVE, PENDING, RETIRED, RETIRING
 from bridge.store.base import AuditEvent, KeyRecord, Store
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The key ring: which certificates are published and which key signs, as the store says.
 
 Key states live in the store so that every node agrees; the private key
-files are read once per key per process (bridge.keys). ``refresh()`` re-reads
+files are read once per key per process (bridge.keys.material). ``refresh()`` re-reads
 the states (cheap) and loads a newly active key only when it changes, so a
 second node picks up a transition within its refresh interval without a
 restart.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge.config import Settings
 from bridge.errors import ConfigError
-from bridge.keys import Certificate, SigningKey, load_signing_key
+from bridge.keys.material import Certificate, SigningKey, load_signing_key
 from bridge.store.base import KeyRecord, Store
 
 PENDING, ACTIVE, RETIRING, RETIRED = "pending", "active", "retiring", "retired"

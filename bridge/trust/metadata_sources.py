@@ -45,11 +45,11 @@ from lxml import etree
 from bridge.clock import Clock, utcnow
 from bridge.config import MetadataSource, Settings, https_or_loopback
 from bridge.errors import ConfigError, NotFound, SamlError, SignatureError
-from bridge.keys import Certificate
+from bridge.keys.material import Certificate
 from bridge.saml.signing import verify_enveloped
 from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata
 from bridge.saml.xml import DS, MD, parse_untrusted, text_of
-from bridge.service_providers import METADATA_SUFFIXES, ServiceProviderRegistry, http_acs_allowed
+from bridge.trust.service_providers import METADATA_SUFFIXES, ServiceProviderRegistry, http_acs_allowed
 
 if TYPE_CHECKING:
     from bridge.instance import Instance

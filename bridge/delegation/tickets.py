@@ -23,12 +23,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.delegation.tokens import TimedTokens, TokenError, TokenExpired
 from bridge.errors import TicketError
 from bridge.store.base import Store
-from bridge.tokens import TimedTokens, TokenError, TokenExpired
 
 BRIDGE_SALT = "bridge.launch-ticket.v1"
-PARTNER_SALT = "bridge.partner-ticket.v1"
+PARTNER_SALT = "bridge.delegation.partner-ticket.v1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ with ``cryptography``. Private keys are files of mode 0600; a file readable
 by group or others is refused. A key is parsed once per process into a
 :class:`SigningKey` that holds both the ``cryptography`` key and the
 ``xmlsec`` key: re-parsing a PEM costs ~30 ms, so never on the hot path.
-The lifecycle (which key is published or signs) is bridge.keyring's job.
+The lifecycle (which key is published or signs) is bridge.keys.ring's job.
 """
 
 from __future__ import annotations

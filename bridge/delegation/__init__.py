@@ -1,0 +1,2 @@
+"""Partner login delegation: launch requests, single-use tickets, the bridge session, signed tokens,
+and the Python helper partners call."""
