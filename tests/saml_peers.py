@@ -116,9 +116,10 @@ class OneLoginSP:
     def __init__(
         self, entity_id: str = "https://sp-onelogin.test/metadata", acs_url: str = "https://sp-onelogin.test/acs",
         *, sign_requests: bool = False, want_messages_signed: bool = False, keys: KeyPair | None = None,
-        slo_url: str | None = None,
+        slo_url: str | None = None, want_assertions_encrypted: bool = False,
     ) -> None:
         self.slo_url = slo_url
+        self.want_assertions_encrypted = want_assertions_encrypted
         self.entity_id = entity_id
         self.acs_url = acs_url
         self.keys = keys or KeyPair.fresh("onelogin-sp")
@@ -140,6 +141,7 @@ class OneLoginSP:
             "security": {
                 "authnRequestsSigned": self.sign_requests,
                 "wantAssertionsSigned": True,
+                "wantAssertionsEncrypted": self.want_assertions_encrypted,
                 "wantMessagesSigned": self.want_messages_signed,
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,

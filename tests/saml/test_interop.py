@@ -110,3 +110,20 @@ def test_response_validates_against_the_saml_protocol_schema(sqlite_bridge, onel
 
 def test_metadata_validates_against_the_saml_metadata_schema(sqlite_bridge):
     assert is_schema_valid(parse_untrusted(sqlite_bridge.metadata()), METADATA_XSD)
+
+
+def test_assertion_encrypted_for_the_sp_is_decrypted_and_verified_by_python3_saml(sqlite_bridge):
+    sp = OneLoginSP(want_assertions_encrypted=True)
+    sqlite_bridge.trust(sp)
+    registered = sqlite_bridge.instance.registry.get(sp.entity_id)
+    assert registered.encryption_certs, "python3-saml publishes an encryption key in its metadata"
+    settings = sqlite_bridge.instance.settings
+    settings.sp[sp.entity_id] = settings.sp_settings(sp.entity_id).model_copy(update={"encrypt_assertion": True})
+    _signed_in(sqlite_bridge, sp)
+    url, request_id = sp.start_redirect()
+    form = sqlite_bridge.posted(sqlite_bridge.sso_redirect(url))
+    assert b"EncryptedAssertion" in form.xml
+    assert b"101Invoice" not in form.xml and PAYER["email"].encode() not in form.xml
+    assert b"aes256-gcm" in form.xml and b"rsa-oaep" in form.xml and b"rsa-1_5" not in form.xml
+    consumed = sp.consume(form, request_id)
+    assert _claims(consumed)["AccountNumber"] == "101Invoice"
