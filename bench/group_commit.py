@@ -1,16 +1,16 @@
-"""What group commit would buy the SQLite store: a measurement, not the store's code (bridge/store is not ours).
+"""Why the SQLite store group-commits: the three ways of writing a login's rows, measured side by side.
 
 A login writes two durable rows before its Response leaves: the replay mark
-(``use_once``) and the audit row. Today each is its own transaction, and
-with ``synchronous=FULL`` each commit waits for an fsync; the process's
-writers queue on one lock, so fsyncs never overlap. Compared here, with the
-same pragmas (WAL, synchronous=FULL) and ``threads`` concurrent logins:
+(``use_once``) and the audit row. With ``synchronous=FULL`` each commit
+waits for an fsync. This standalone measurement (plain sqlite3, the same
+pragmas: WAL, synchronous=FULL, ``threads`` concurrent logins) compares:
 
-- ``separate``: two transactions per login (today);
+- ``separate``: two transactions per login (the store before group commit);
 - ``combined``: both rows in one transaction per login;
-- ``group``: one writer thread drains every login waiting and commits them
-  all in one transaction (one fsync for the batch); each login returns only
-  after the commit that holds its rows, so nothing is acknowledged early.
+- ``group``: every login waiting is committed in one transaction (one fsync
+  for the batch); each login returns only after the commit that holds its
+  rows, so nothing is acknowledged early. bridge/store/sqlite.py does this
+  (``write_one``), with the writer lock's holder as the committer.
 
 Usage: ``.venv/bin/python -m bench.group_commit [--seconds 2] [--threads 8]``
 """
