@@ -77,19 +77,24 @@ class SqliteBackend:
         if not self._writer.acquire(timeout=self._busy_timeout):
             raise StoreUnavailable("the SQLite store cannot answer: this process's writes are queued too long")
         try:
-            with _mapped():
-                conn = self._connection()
-                self._begin_immediate(conn, deadline)
-                try:
-                    yield conn.cursor()
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with suppress(sqlite3.Error):
-                            conn.rollback()
-                    raise
+            with _mapped(), self._immediate(deadline) as conn:
+                yield conn.cursor()
         finally:
             self._writer.release()
+
+    @contextmanager
+    def _immediate(self, deadline: float) -> Iterator[sqlite3.Connection]:
+        """A BEGIN IMMEDIATE transaction on this thread's connection: committed, or rolled back on any error."""
+        conn = self._connection()
+        self._begin_immediate(conn, deadline)
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.rollback()
+            raise
 
     # One statement still needs BEGIN IMMEDIATE (see the module docstring).
     write = transaction
@@ -124,18 +129,9 @@ class SqliteBackend:
         self.commits += 1
         self.batched_writes += len(batch)
         try:
-            with _mapped():
-                conn = self._connection()
-                self._begin_immediate(conn, deadline)
-                try:
-                    for slot in batch:
-                        slot.run(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with suppress(sqlite3.Error):
-                            conn.rollback()
-                    raise
+            with _mapped(), self._immediate(deadline) as conn:
+                for slot in batch:
+                    slot.run(conn)
         except BaseException as exc:
             # Nothing of this batch is on disk: every caller in it learns so (each its own exception).
             detail = exc.detail if isinstance(exc, StoreUnavailable) else f"the SQLite store cannot answer: {exc!r}"
