@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from lxml import etree
 
 from bridge.errors import SamlError
-from bridge.saml.xml import DS, PROTOCOL_XSD, SAML, SAMLP, parse_untrusted, text_of, validate
+from bridge.saml.xml import DS, PROTOCOL_XSD, SAML, SAMLP, parse_untrusted, parse_xs_datetime, text_of, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +37,7 @@ def _bool(value: str | None) -> bool:
 
 
 def parse_instant(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise SamlError("IssueInstant is not an xs:dateTime") from None
-    if parsed.tzinfo is None:
-        raise SamlError("IssueInstant must be in UTC (SAML Core 1.3.3)")
-    return parsed
+    return parse_xs_datetime(value, what="IssueInstant", naive_is_utc=False)
 
 
 def parse_request(data: bytes, kind: str) -> tuple[etree._Element, str]:

@@ -19,7 +19,7 @@ from bridge.config import https_or_loopback
 from bridge.errors import ConfigError, SamlError
 from bridge.keys.material import Certificate
 from bridge.saml.bindings import POST, REDIRECT
-from bridge.saml.xml import DS, MD, METADATA_XSD, parse_untrusted, text_of, validate
+from bridge.saml.xml import DS, MD, METADATA_XSD, parse_untrusted, parse_xs_datetime, text_of, validate
 
 KEY_USE_SIGNING = "signing"
 KEY_USE_ENCRYPTION = "encryption"
@@ -95,10 +95,9 @@ def _endpoints(descriptor: etree._Element, tag: str) -> list[Endpoint]:
     return endpoints
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def parse_valid_until(value: str | None) -> datetime | None:
+    """A metadata validUntil (SAML Metadata 2.2.1), or None when absent."""
+    return parse_xs_datetime(value, what="validUntil", naive_is_utc=True) if value else None
 
 
 def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) -> ServiceProvider | None:
@@ -130,7 +129,7 @@ def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) 
         authn_requests_signed=_bool(descriptor.get("AuthnRequestsSigned"), False),
         want_assertions_signed=_bool(descriptor.get("WantAssertionsSigned"), True),
         nameid_formats=tuple(filter(None, (text_of(n) for n in descriptor.iterfind(f"{MD}NameIDFormat")))),
-        valid_until=_parse_time(entity.get("validUntil")),
+        valid_until=parse_valid_until(entity.get("validUntil")),
         source=source,
         warnings=tuple(warnings),
     )

@@ -8,6 +8,7 @@ schema on every call, which costs more than the rest of a login.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -75,6 +76,20 @@ def text_of(element: etree._Element | None) -> str | None:
     if element is None:
         return None
     return str(element.xpath("string()")).strip()
+
+
+def parse_xs_datetime(value: str, *, what: str, naive_is_utc: bool) -> datetime:
+    """An xs:dateTime as an aware datetime. SAML's own instants must carry a zone (SAML Core 1.3.3);
+    metadata's validUntil may omit it, and is then read as UTC (never compared naive against aware)."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SamlError(f"{what} {value!r} is not an xs:dateTime") from None
+    if parsed.tzinfo is None:
+        if not naive_is_utc:
+            raise SamlError(f"{what} must be in UTC (SAML Core 1.3.3)")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def is_schema_valid(root: etree._Element, schema: str) -> bool:

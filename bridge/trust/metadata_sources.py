@@ -47,7 +47,7 @@ from bridge.config import MetadataSource, Settings, https_or_loopback
 from bridge.errors import ConfigError, NotFound, SamlError, SignatureError
 from bridge.keys.material import Certificate
 from bridge.saml.signing import verify_enveloped
-from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata
+from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata, parse_valid_until
 from bridge.saml.xml import DS, MD, parse_untrusted, text_of
 from bridge.trust.service_providers import METADATA_SUFFIXES, ServiceProviderRegistry, http_acs_allowed
 
@@ -182,16 +182,6 @@ def parse_xs_duration(value: str | None) -> int | None:
     return int(sum(float(part or 0) * unit for part, unit in zip(match.groups(), _DURATION_UNITS, strict=True)))
 
 
-def _instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"validUntil {value!r} is not a date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Copy:
     """One accepted set of metadata for a source: what it trusts and until when."""
@@ -223,7 +213,10 @@ def check_document(
     if pin is not None:
         verify_pinned_signature(root, pin)
     providers = parse_sp_metadata(data, source=label, allow_http_for=allow_http_for)
-    valid_until = _instant(root.get("validUntil"))
+    try:
+        valid_until = parse_valid_until(root.get("validUntil"))
+    except SamlError as exc:
+        raise ConfigError(exc.detail) from None
     if valid_until is not None and valid_until <= now:
         raise ConfigError(f"the metadata expired at {valid_until.isoformat()} (validUntil)")
     return _Document(providers, valid_until, parse_xs_duration(root.get("cacheDuration")))
