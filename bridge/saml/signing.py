@@ -30,6 +30,7 @@ RSA_SHA384 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
 RSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 SHA1_DIGEST = "http://www.w3.org/2000/09/xmldsig#sha1"
+SHA256_DIGEST = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 _REDIRECT_HASHES: dict[str, hashes.HashAlgorithm] = {
     RSA_SHA256: hashes.SHA256(),
@@ -39,7 +40,7 @@ _REDIRECT_HASHES: dict[str, hashes.HashAlgorithm] = {
 _ALLOWED_SIGNATURE_METHODS = frozenset(_REDIRECT_HASHES)
 _ALLOWED_DIGESTS = frozenset(
     {
-        "http://www.w3.org/2001/04/xmlenc#sha256",
+        SHA256_DIGEST,
         "http://www.w3.org/2001/04/xmldsig-more#sha384",
         "http://www.w3.org/2001/04/xmlenc#sha512",
     }
@@ -65,7 +66,7 @@ _SIGNED_INFO = (
     f'<ds:Transform Algorithm="{_DSIG}enveloped-signature"></ds:Transform>'
     f'<ds:Transform Algorithm="{_EXC_C14N}"></ds:Transform>'
     '</ds:Transforms>'
-    '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"></ds:DigestMethod>'
+    f'<ds:DigestMethod Algorithm="{SHA256_DIGEST}"></ds:DigestMethod>'
     "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
 )
 _SIGNATURE = (

@@ -27,6 +27,7 @@ from bridge.keys.material import (
     write_private_key,
 )
 from bridge.keys.ring import KeyRing
+from bridge.saml.signing import RSA_SHA256, SHA256_DIGEST
 from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata
 
 PREFIX = "/simulator"
@@ -34,8 +35,6 @@ METADATA_PATH = f"{PREFIX}/metadata"
 ACS_PATH = f"{PREFIX}/acs"
 LINK_PATH = f"{PREFIX}/saml"
 KEY_FILE = "simulator-sp.pem"
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 _KEY_END = "-----END PRIVATE KEY-----"
 
 
@@ -106,7 +105,7 @@ class SimulatorSP:
                 "wantNameId": True,
                 "wantAttributeStatement": True,
                 "signatureAlgorithm": RSA_SHA256,
-                "digestAlgorithm": SHA256,
+                "digestAlgorithm": SHA256_DIGEST,
                 "requestedAuthnContext": False,
                 "rejectDeprecatedAlgorithm": True,
                 "rejectUnsolicitedResponsesWithInResponseTo": False,
