@@ -13,6 +13,7 @@
     ├── PayloadTooLarge         (413)
     ├── RateLimited             (429, carries retry_after)
     ├── TicketError             a launch ticket we refuse (400)
+    │   └── TicketReplayed           already used (same answer, counted apart)
     ├── KeyLifecycleError       a key transition we refuse (409)
     ├── StoreConflict           a write collided with an existing record (409 conflict)
     └── StoreUnavailable        durable state cannot answer: fail closed (503)
@@ -96,6 +97,10 @@ class RateLimited(BridgeError):
 
 class TicketError(BridgeError):
     code = "invalid_ticket"
+
+
+class TicketReplayed(TicketError):
+    """The ticket was valid but already used (same code and status: no oracle for the caller)."""
 
 
 class KeyLifecycleError(BridgeError):

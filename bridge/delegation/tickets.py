@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.delegation.tokens import TimedTokens, TokenError, TokenExpired
-from bridge.errors import TicketError
+from bridge.errors import TicketError, TicketReplayed
 from bridge.store.base import Store
 
 BRIDGE_SALT = "bridge.launch-ticket.v1"
@@ -110,5 +110,5 @@ def redeem(
     namespace = "partner-ticket" if partner else "ticket"
     key = f"{payload.get('biller')}:{payload['jti']}"
     if not store.use_once(namespace, key, now + timedelta(seconds=max_age + 120)):
-        raise TicketError("this launch link was already used; ask the portal for a new one")
+        raise TicketReplayed("this launch link was already used; ask the portal for a new one")
     return payload

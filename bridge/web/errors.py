@@ -11,7 +11,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, StoreUnavailable, TicketError
+from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, StoreUnavailable, TicketReplayed
 from bridge.web.pages import message_page
 
 log = logging.getLogger("bridge.web")
@@ -54,7 +54,7 @@ def error_response(request: Request, exc: BridgeError) -> Response:
             metrics.signature_failures.inc()
         elif isinstance(exc, ReplayError):
             metrics.replay_rejections.labels("authn_request").inc()
-        elif isinstance(exc, TicketError) and "already used" in exc.detail:
+        elif isinstance(exc, TicketReplayed):
             metrics.replay_rejections.labels("ticket").inc()
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     detail = exc.detail

@@ -62,6 +62,8 @@ def _redeem(instance: Instance, request: Request) -> Response:
         instance.metrics.tickets.labels("refused").inc()
         audit.record(instance.store, audit.login_event(audit.TICKET_REFUSED, at=now, outcome="refused",
                                                        client_ip=ip, detail=exc.detail))
+        if isinstance(exc, TicketError):
+            raise
         raise TicketError(exc.detail) from None
     launch = _launch_of(biller, payload, partner=partner)
     identity = identity_of(launch)
