@@ -91,8 +91,10 @@ def check_instance(path: Path) -> list[str]:
     except ConfigError as exc:
         return exc.detail.splitlines()
     problems: list[str] = []
+    known: set[str] | None = None  # trusted SP entity IDs, when the metadata loads at all
     try:
         registry = load_registry(settings)
+        known = {sp.entity_id for sp in registry}
         if len(registry) == 0 and not settings.simulator.enabled:
             problems.append(f"{settings.path(settings.metadata.dir)}: no trusted SP metadata (*.xml) found")
     except BridgeError as exc:
@@ -114,11 +116,10 @@ def check_instance(path: Path) -> list[str]:
             cert = Certificate.from_pem(record.cert_pem)
             if cert.not_after <= now:
                 problems.append(f"keys: active certificate {record.kid} expired on {cert.not_after:%Y-%m-%d}")
-        for record in store.list_billers():
-            if registry_has := record.sp_entity_id:
-                known = {sp.entity_id for sp in load_registry(settings)}
-                if registry_has not in known and not settings.simulator.enabled:
-                    problems.append(f"biller {record.name}: SP {registry_has} has no trusted metadata")
+        if known is not None and not settings.simulator.enabled:
+            for record in store.list_billers():
+                if record.sp_entity_id not in known:
+                    problems.append(f"biller {record.name}: SP {record.sp_entity_id} has no trusted metadata")
     except BridgeError as exc:
         problems.append(exc.detail)
     finally:
