@@ -61,6 +61,19 @@ def login_event(
 
 def record(store: Store, event: AuditEvent) -> None:
     store.record_audit(event)
+    _log(event)
+
+
+def record_once(store: Store, namespace: str, key: str, expires_at: datetime, event: AuditEvent | None) -> bool:
+    """Mark ``key`` used and record ``event`` in one transaction; False, and no row, when it was used before."""
+    if not store.use_once(namespace, key, expires_at, audit=event):
+        return False
+    if event is not None:
+        _log(event)
+    return True
+
+
+def _log(event: AuditEvent) -> None:
     log.info("audit %s %s", event.event, event.outcome,
              extra={"audit": {name: getattr(event, name) for name in _LOGGED if getattr(event, name) is not None}})
 

@@ -30,7 +30,7 @@ from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
 from bridge.saml.logout import LogoutRequest, build_logout_response, parse_logout_request
 from bridge.saml.signing import RSA_SHA256, sign_redirect, verify_enveloped, verify_redirect
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
-from bridge.store.base import Store
+from bridge.store.base import AuditEvent, Store
 from bridge.trust.service_providers import ServiceProviderRegistry, choose_acs
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,29 @@ METADATA_PATH = "/saml/metadata"
 
 
 @dataclass(frozen=True, slots=True)
+class SingleUse:
+    """The replay-cache mark a message takes when it is answered (Store.use_once)."""
+
+    namespace: str
+    key: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
-    """A verified AuthnRequest and the ACS its Response will go to."""
+    """A verified AuthnRequest and the ACS its Response will go to.
+
+    Not yet marked used: whatever answers it (a Response, a NoPassive status, parking it for the
+    partner login) takes ``mark``, and a replay fails there. A Response takes the mark in the same
+    transaction as its audit row, so a login costs one commit, not two.
+    """
 
     request: AuthnRequest
     sp: ServiceProvider
     acs: Endpoint
     relay_state: str | None
     binding: str
+    mark: SingleUse
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +239,14 @@ class IdentityProvider:
         now = self.clock()
         check_freshness(request, now=now, max_age=idp.request_max_age, skew=idp.clock_skew)
         acs = choose_acs(sp, url=request.acs_url, index=request.acs_index, binding=request.protocol_binding)
+        # Kept past the last moment check_freshness could accept the same request again.
         expires = now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
-        if not self.store.use_once("authn-request", f"{sp.entity_id}|{request.id}", expires):
-            raise ReplayError("this sign-in request was already used; start the sign-in again from the portal")
-        return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding)
+        mark = SingleUse("authn-request", f"{sp.entity_id}|{request.id}", expires)
+        return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding, mark=mark)
+
+    def use(self, incoming: Incoming) -> None:
+        """Mark the request answered without a Response (parked, or NoPassive); ReplayError when it already was."""
+        self._commit(None, incoming.mark)
 
     # --- responding -----------------------------------------------------------------------
     def _spec(self, sp: ServiceProvider, acs_url: str, in_response_to: str | None, session_id: str,
@@ -271,6 +290,7 @@ class IdentityProvider:
         authn_instant: datetime,
         flow: str,
         client_ip: str | None,
+        mark: SingleUse | None,
     ) -> Outgoing:
         options = self.settings.sp_settings(sp.entity_id)
         spec = self._spec(sp, acs_url, in_response_to, session_id, authn_instant)
@@ -282,26 +302,37 @@ class IdentityProvider:
                 spec, key, code=assertions.STATUS_REQUESTER, second=assertions.STATUS_INVALID_NAMEID_POLICY,
                 message=f"NameID format {exc.args[0]} is not supported",
             )
-            self._audit(audit.LOGIN_REFUSED, "refused", identity, sp, flow, client_ip, "unsupported NameID format")
+            self._commit(
+                self._event(audit.LOGIN_REFUSED, "refused", identity, sp, flow, client_ip, "unsupported NameID format"),
+                mark,
+            )
             return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state)
         encrypt_for = sp.encryption_certs[0] if options.encrypt_assertion and sp.encryption_certs else None
         sign_response = bool(options.sign_response)
         message = assertions.build_response(
             spec, subject, key, sign_response=sign_response, encrypt_for=encrypt_for
         )
-        # Fail closed: the assertion leaves only once its audit row is committed.
-        self._audit(audit.LOGIN_ISSUED, "ok", identity, sp, flow, client_ip, None)
+        self._commit(self._event(audit.LOGIN_ISSUED, "ok", identity, sp, flow, client_ip, None), mark)
         return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state, assertion_id=spec.assertion_id)
 
-    def _audit(self, event: str, outcome: str, identity: Identity | None, sp: ServiceProvider | None,
-               flow: str | None, client_ip: str | None, detail: str | None) -> None:
-        audit.record(
-            self.store,
-            audit.login_event(
-                event, at=self.clock(), outcome=outcome, identity=identity,
-                sp=sp.entity_id if sp else None, flow=flow, client_ip=client_ip, detail=detail,
-            ),
+    def _event(self, event: str, outcome: str, identity: Identity, sp: ServiceProvider, flow: str,
+               client_ip: str | None, detail: str | None) -> AuditEvent:
+        return audit.login_event(
+            event, at=self.clock(), outcome=outcome, identity=identity, sp=sp.entity_id, flow=flow,
+            client_ip=client_ip, detail=detail,
         )
+
+    def _commit(self, event: AuditEvent | None, mark: SingleUse | None) -> None:
+        """Fail closed: an answer leaves only once its audit row and its request's replay mark are committed.
+
+        Both go in one transaction. A concurrent duplicate of the same request loses the mark,
+        and its already-signed Response is dropped here.
+        """
+        if mark is None:
+            if event is not None:
+                audit.record(self.store, event)
+        elif not audit.record_once(self.store, mark.namespace, mark.key, mark.expires_at, event):
+            raise ReplayError("this sign-in request was already used; start the sign-in again from the portal")
 
     def respond(
         self, incoming: Incoming, identity: Identity, *, session_id: str, authn_instant: datetime,
@@ -311,7 +342,7 @@ class IdentityProvider:
             incoming.sp, incoming.acs.location, identity,
             in_response_to=incoming.request.id, requested_format=incoming.request.nameid_format,
             relay_state=incoming.relay_state, session_id=session_id, authn_instant=authn_instant,
-            flow=flow, client_ip=client_ip,
+            flow=flow, client_ip=client_ip, mark=incoming.mark,
         )
 
     def unsolicited(
@@ -323,20 +354,23 @@ class IdentityProvider:
         return self._issue(
             sp, sp.default_acs().location, identity, in_response_to=None, requested_format=None,
             relay_state=bindings.check_relay_state(relay_state), session_id=session_id,
-            authn_instant=authn_instant, flow="idp-initiated", client_ip=client_ip,
+            authn_instant=authn_instant, flow="idp-initiated", client_ip=client_ip, mark=None,
         )
 
     def resume(
         self, pending: PendingRequest, identity: Identity, *, session_id: str, authn_instant: datetime,
         client_ip: str | None = None,
     ) -> Outgoing:
-        """Answer an AuthnRequest that waited for the partner login; its ACS is checked against metadata again."""
+        """Answer an AuthnRequest that waited for the partner login; its ACS is checked against metadata again.
+
+        The request took its replay mark when it was parked; taking the parked copy is single use too.
+        """
         sp = self.registry.get(pending.sp)
         acs = choose_acs(sp, url=pending.acs_url, index=None, binding=None)
         return self._issue(
             sp, acs.location, identity, in_response_to=pending.request_id,
             requested_format=pending.nameid_format, relay_state=pending.relay_state,
-            session_id=session_id, authn_instant=authn_instant, flow="sp-initiated", client_ip=client_ip,
+            session_id=session_id, authn_instant=authn_instant, flow="sp-initiated", client_ip=client_ip, mark=None,
         )
 
     def status_response(self, incoming: Incoming, *, second: str, message: str) -> Outgoing:
@@ -345,6 +379,7 @@ class IdentityProvider:
         body = assertions.build_error_response(
             spec, self.keyring.active, code=assertions.STATUS_RESPONDER, second=second, message=message
         )
+        self.use(incoming)
         return Outgoing(acs_url=incoming.acs.location, message=body, relay_state=incoming.relay_state)
 
 

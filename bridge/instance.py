@@ -25,6 +25,7 @@ from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
 from bridge.keys.material import generate_key_files
 from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
+from bridge.ratelimit import RateLimiter
 from bridge.store import open_store
 from bridge.store.base import KeyRecord, Store
 from bridge.trust.metadata_sources import MetadataSources
@@ -45,6 +46,7 @@ class Instance:
     sessions: SessionCodec
     metrics: Metrics
     fetch_log: FetchLog
+    limiter: RateLimiter
     clock: Clock = utcnow
     new_id: IdFactory = new_id
     extras: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +85,7 @@ def open_instance(
         sessions=SessionCodec(settings.session.secrets, idle_timeout=settings.session.idle_timeout),
         metrics=Metrics(),
         fetch_log=FetchLog(store),
+        limiter=RateLimiter(store, clock),
         clock=clock,
         new_id=new_id,
         extras=extras,

@@ -28,7 +28,6 @@ from bridge.instance import Instance
 from bridge.invoicecloud import build_link, deep_link_page, resolve_view_mode
 from bridge.simulator.sp import ACS_PATH, LINK_PATH, METADATA_PATH, PREFIX, SimulatorSP
 from bridge.web.pages import render
-from bridge.web.ratelimit import enforce
 from bridge.web.responses import client_ip, frame_ancestors
 from bridge.web.security import page_csp
 
@@ -112,8 +111,7 @@ async def index(request: Request) -> Response:
 
 def _start(instance: Instance, request: Request, biller_guid: str) -> Response:
     now = instance.clock()
-    enforce(instance.store, instance.clock, f"simulator-ip:{client_ip(request) or 'unknown'}",
-            instance.settings.limits.sso_per_minute_per_ip, what="simulator sign-ins from this address")
+    instance.limiter.limit_simulator(client_ip(request), instance.settings.limits.sso_per_minute_per_ip)
     biller = get_biller_by_guid(instance.store, biller_guid)
     simulator = _simulator(instance)
     if biller.sp_entity_id != simulator.entity_id:

@@ -95,8 +95,12 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # single use: tickets, AuthnRequest IDs, assertion IDs
-    def use_once(self, namespace: str, key: str, expires_at: datetime) -> bool:
-        """Atomically mark ``key`` used; True the first time, False on every later call."""
+    def use_once(
+        self, namespace: str, key: str, expires_at: datetime, *, audit: AuditEvent | None = None
+    ) -> bool:
+        """Atomically mark ``key`` used; True the first time, False on every later call.
+
+        ``audit`` is recorded in the same transaction as the mark, and only with a new mark."""
 
     # pending AuthnRequests awaiting a partner login
     def put_pending(self, pending_id: str, data: dict[str, Any], expires_at: datetime) -> None: ...
@@ -146,8 +150,8 @@ class Store(Protocol):
     def metadata_fetches(self, *, since: datetime | None = None) -> list[MetadataFetch]: ...
 
     # rate limiting (fixed windows, shared by every node)
-    def hit(self, bucket: str, window_start: datetime, expires_at: datetime) -> int:
-        """Count one hit in ``bucket`` for the window; return the count so far."""
+    def hit(self, bucket: str, window_start: datetime, expires_at: datetime, count: int = 1) -> int:
+        """Add ``count`` hits to ``bucket`` for the window; return the count so far (every node's)."""
 
     # housekeeping
     def purge_expired(self, now: datetime, *, audit_before: datetime | None = None) -> int:

@@ -11,9 +11,9 @@ round trip per call. Open the store after forking, never before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -23,6 +23,7 @@ from bridge.store.sql import Dialect
 
 # Any constant will do; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK_ID = 0x5A3D_B41D
+T = TypeVar("T")
 
 DIALECT = Dialect(
     name="postgres",
@@ -65,6 +66,11 @@ class PostgresBackend:
             cur.execute(query, params)
             rows = cur.fetchall() if cur.description is not None else []
             return cur.rowcount, rows
+
+    def write_group(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """Several statements, all or nothing (the server's own group commit shares the WAL flush)."""
+        with self.transaction() as cur:
+            return work(cur)
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:

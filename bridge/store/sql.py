@@ -17,16 +17,18 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bridge.clock import utcnow
 from bridge.errors import ConfigError, StoreConflict
 from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch
+
+T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -119,6 +121,13 @@ class Backend(Protocol):
 
         The login path's writes (single-use marks, audit rows, rate windows) come this way, so a
         backend may commit concurrent callers' statements together (SQLite's group commit).
+        """
+
+    def write_group(self, work: Callable[[Cursor], T]) -> T:
+        """``work(cursor)``'s statements, all or nothing, committed before this returns; its result.
+
+        An exception from ``work`` undoes its statements and reaches the caller. Like
+        ``write_one``, a backend may commit concurrent callers' work together.
         """
 
     def close(self) -> None: ...
@@ -217,8 +226,8 @@ _RECORD_AUDIT = f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({', '.join
 _FETCH_COLUMNS = "at_us, seq, client_ip, user_agent, kids"
 _RECORD_FETCH = f"INSERT INTO metadata_fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 
-_HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, 1, ?)
-    ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits"""
+_HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, ?, ?)
+    ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + excluded.hits RETURNING hits"""
 
 # (table, the key that names one row, the column compared with the cut-off)
 _PURGES_EXPIRED = (
@@ -329,12 +338,34 @@ class SqlStore:
 
     # single use
 
-    def use_once(self, namespace: str, key: str, expires_at: datetime) -> bool:
-        """True the first time; the mark stays (and refuses) until purge_expired passes expires_at."""
+    def use_once(
+        self, namespace: str, key: str, expires_at: datetime, *, audit: AuditEvent | None = None
+    ) -> bool:
+        """True the first time; the mark stays (and refuses) until purge_expired passes expires_at.
+
+        With ``audit``, the event is recorded with the mark in one transaction (one commit on
+        the login path, not two), and only when the mark is new. With Redis marks, the row
+        follows the mark: if it then fails, the mark stays and the caller fails closed.
+        """
         if self._once is not None:
-            return self._once.use_once(namespace, key, expires_at)
-        count, _rows = self._backend.write_one(self._sql(_USE_ONCE), (namespace, key, to_us(expires_at)))
-        return count == 1
+            first = self._once.use_once(namespace, key, expires_at)
+            if first and audit is not None:
+                self.record_audit(audit)
+            return first
+        mark = (self._sql(_USE_ONCE), (namespace, key, to_us(expires_at)))
+        if audit is None:
+            count, _rows = self._backend.write_one(*mark)
+            return count == 1
+        record = (self._sql(_RECORD_AUDIT), _audit_params(audit))
+
+        def mark_and_record(cur: Cursor) -> bool:
+            cur.execute(*mark)
+            if cur.rowcount != 1:
+                return False
+            cur.execute(*record)
+            return True
+
+        return self._backend.write_group(mark_and_record)
 
     # pending AuthnRequests
 
@@ -481,8 +512,9 @@ class SqlStore:
 
     # rate limiting
 
-    def hit(self, bucket: str, window_start: datetime, expires_at: datetime) -> int:
-        _count, rows = self._backend.write_one(self._sql(_HIT), (bucket, to_us(window_start), to_us(expires_at)))
+    def hit(self, bucket: str, window_start: datetime, expires_at: datetime, count: int = 1) -> int:
+        params = (bucket, to_us(window_start), count, to_us(expires_at))
+        _count, rows = self._backend.write_one(self._sql(_HIT), params)
         return int(rows[0][0])
 
     # housekeeping

@@ -8,13 +8,13 @@
   for it (``busy_timeout``). A deferred transaction that reads first and then writes can
   fail at once with "database is locked" when another process committed in between; the
   busy handler cannot help it. Waiting longer than the timeout raises StoreUnavailable.
-* Group commit: the login path's one-statement writes (``write_one``: single-use marks, audit
-  rows, rate windows) from concurrent threads share one transaction and so one fsync. Each
-  caller queues its statement; whoever takes the process's writer lock commits everything
+* Group commit: the login path's small writes (``write_one``/``write_group``: a single-use mark
+  with its audit row, rate windows) from concurrent threads share one transaction and so one
+  fsync. Each caller queues its work; whoever takes the process's writer lock commits everything
   queued (a "combining" lock, no extra thread) and hands each caller its own result. A caller
-  returns only after the COMMIT holding its row; if that transaction fails, every caller in it
-  gets StoreUnavailable and none of their rows exists. A unique-key collision fails only its
-  own statement (SQLite rolls back just that statement).
+  returns only after the COMMIT holding its rows; if that transaction fails, every caller in it
+  gets StoreUnavailable and none of their rows exists. Each caller's work runs under its own
+  savepoint, so a unique-key collision (or any error of its own) undoes only that caller's work.
 * Connections are opened lazily per thread (sqlite3 objects must not be shared between
   threads mid-transaction). Open the store after forking, never before.
 """
@@ -26,10 +26,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bridge.errors import ConfigError, StoreConflict, StoreUnavailable
 from bridge.store.sql import Dialect
@@ -42,6 +43,7 @@ DIALECT = Dialect(
     migration_lock=None,  # BEGIN IMMEDIATE already admits one writer at a time
 )
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+T = TypeVar("T")
 
 
 class SqliteBackend:
@@ -60,7 +62,7 @@ class SqliteBackend:
         self._lock = threading.Lock()
         self._writer = threading.Lock()
         self._queue_lock = threading.Lock()
-        self._queue: list[_Slot] = []
+        self._queue: list[_Slot[Any]] = []
         self.commits = 0  # group-commit transactions begun, and the statements they carried (tests, benchmarks)
         self.batched_writes = 0
         self._closed = False
@@ -101,7 +103,11 @@ class SqliteBackend:
 
     def write_one(self, query: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
         """Queue one statement and return once a COMMIT holding it is on disk (group commit)."""
-        slot = _Slot(query, tuple(params))
+        return self.write_group(partial(_one_statement, query, tuple(params)))
+
+    def write_group(self, work: Callable[[sqlite3.Cursor], T]) -> T:
+        """Run ``work`` (a few statements, all or nothing) in the next group commit; its result once on disk."""
+        slot: _Slot[T] = _Slot(work)
         with self._queue_lock:
             self._queue.append(slot)
         if not self._writer.acquire(timeout=self._busy_timeout):
@@ -220,39 +226,53 @@ class SqliteBackend:
             raise StoreUnavailable(f"SQLite cannot use WAL for {self.path.name} (journal mode {mode})")
 
 
-class _Slot:
-    """One queued statement and, once its transaction ended, its result or the batch's failure."""
+def _one_statement(query: str, params: tuple[Any, ...], cur: sqlite3.Cursor) -> tuple[int, list[Any]]:
+    cur.execute(query, params)
+    rows = cur.fetchall()
+    return cur.rowcount, rows
 
-    __slots__ = ("done", "error", "params", "query", "rowcount", "rows")
 
-    def __init__(self, query: str, params: tuple[Any, ...]) -> None:
-        self.query = query
-        self.params = params
+class _Slot(Generic[T]):
+    """One caller's queued work and, once its transaction ended, its result or the batch's failure."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Cursor], T]) -> None:
+        self.work = work
         self.done = threading.Event()
-        self.rowcount = -1
-        self.rows: list[Any] = []
+        self.result: T | None = None
         self.error: BaseException | None = None
 
     def run(self, conn: sqlite3.Connection) -> None:
+        """Inside the batch's transaction, under a savepoint: a failure undoes this caller's work only."""
+        conn.execute("SAVEPOINT slot")
         try:
-            cur = conn.execute(self.query, self.params)
-            self.rows = cur.fetchall()
-            self.rowcount = cur.rowcount
+            self.result = self.work(conn.cursor())
         except sqlite3.IntegrityError as exc:
-            # Only this statement was rolled back; the rest of the batch goes on.
             conflict = StoreConflict("a record with that key already exists")
             conflict.__cause__ = exc
-            self.error = conflict
+            self._undo(conn, conflict)
+        except sqlite3.Error:
+            raise  # the connection itself failed: the whole batch fails
+        except Exception as exc:  # a caller's own error goes back to that caller alone
+            self._undo(conn, exc)
+        else:
+            conn.execute("RELEASE slot")
+
+    def _undo(self, conn: sqlite3.Connection, error: BaseException) -> None:
+        conn.execute("ROLLBACK TO slot")
+        conn.execute("RELEASE slot")
+        self.error = error
 
     def fail(self, detail: str, *, cause: BaseException) -> None:
         self.error = StoreUnavailable(detail)
         self.error.__cause__ = cause
-        self.rows = []
+        self.result = None
 
-    def outcome(self) -> tuple[int, list[Any]]:
+    def outcome(self) -> T:
         if self.error is not None:
             raise self.error
-        return self.rowcount, self.rows
+        return self.result  # type: ignore[return-value]  # set by run() whenever error is None
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from bridge.delegation import tickets
 from bridge.delegation.launches import expires_at, launch_url, validate_launch
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
-from bridge.web import ratelimit
 from bridge.web.openapi import openapi_document
 from bridge.web.responses import client_ip
 
@@ -44,9 +43,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def _create_login(instance: Instance, token: str | None, body: dict[str, Any], ip: str | None) -> dict[str, str]:
     limits = instance.settings.limits
-    ratelimit.limit_api_client(instance.store, instance.clock, ip, limits.api_per_minute)
+    instance.limiter.limit_api_client(ip, limits.api_per_minute)
     key = authenticate_api_key(instance.store, token)
-    ratelimit.limit_api_key(instance.store, instance.clock, key.key_id, limits.api_per_minute)
+    instance.limiter.limit_api_key(key.key_id, limits.api_per_minute)
     name = body.get("biller")
     if not isinstance(name, str) or not name:
         raise ValidationError("biller", "required")

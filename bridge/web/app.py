@@ -47,6 +47,7 @@ def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
     steps: list[tuple[str, Callable[[], object]]] = [
         ("key refresh", instance.keyring.refresh),
         ("fetch log", instance.fetch_log.flush),
+        ("rate limits", instance.limiter.flush),
         ("purge", lambda: _purge(instance, last_purge)),
     ]
     steps += [(getattr(job, "__name__", repr(job)), lambda job=job: job(instance))

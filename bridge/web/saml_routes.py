@@ -19,7 +19,6 @@ from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import MetadataFetch
-from bridge.web import ratelimit
 from bridge.web.responses import clear_session_cookie, client_ip, current_session, saml_post_page
 
 METADATA_TYPE = "application/samlmetadata+xml"
@@ -82,6 +81,7 @@ def _park(instance: Instance, incoming: Incoming) -> Response:
         relay_state=incoming.relay_state, nameid_format=incoming.request.nameid_format, biller=biller.name,
     )
     lifetime = instance.settings.session.pending_lifetime
+    instance.idp.use(incoming)
     instance.store.put_pending(pending_id, pending.to_dict(), instance.clock() + timedelta(seconds=lifetime))
     separator = "&" if "?" in (biller.login_url or "") else "?"
     return RedirectResponse(f"{biller.login_url}{separator}{urlencode({'saml_pending': pending_id})}", 303)
@@ -95,27 +95,27 @@ async def _binding_input(request: Request) -> tuple[str | None, dict[str, str] |
     return None, {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] | None, ip: str | None) -> Incoming:
-    try:
-        if raw_query is not None:
-            return instance.idp.receive_redirect(raw_query)
-        return instance.idp.receive_post(fields or {})
-    except BridgeError as exc:
-        if exc.code != "store_unavailable":
-            # Refusals are part of the audit trail; the detail is ours, never the attacker's bytes.
-            audit.record(instance.store, audit.login_event(
-                audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
-                flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300]))
-        raise
+def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] | None) -> Incoming:
+    if raw_query is not None:
+        return instance.idp.receive_redirect(raw_query)
+    return instance.idp.receive_post(fields or {})
 
 
 def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
     """Rate limit, receive and answer in one trip off the event loop (each threadpool hop costs ~0.2 ms)."""
     instance: Instance = request.app.state.instance
     ip = client_ip(request)
-    ratelimit.limit_sso_client(instance.store, instance.clock, ip, instance.settings.limits.sso_per_minute_per_ip)
-    incoming = _receive(instance, raw_query, fields, ip)
-    return _answer(request, instance, incoming, current_session(request))
+    instance.limiter.limit_sso_client(ip, instance.settings.limits.sso_per_minute_per_ip)
+    try:
+        incoming = _receive(instance, raw_query, fields)
+        return _answer(request, instance, incoming, current_session(request))
+    except BridgeError as exc:
+        if exc.code != "store_unavailable":
+            # Refusals (a replay included) are part of the audit trail; the detail is ours, never the sender's bytes.
+            audit.record(instance.store, audit.login_event(
+                audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
+                flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300]))
+        raise
 
 
 async def sso(request: Request) -> Response:

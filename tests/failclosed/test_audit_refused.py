@@ -54,3 +54,14 @@ def test_the_same_login_succeeds_once_the_audit_trail_takes_rows_again(bridge: H
     consumed = sp.consume(bridge.posted(bridge.sso_redirect(url)), request_id)
     assert consumed.name_id == PAYER["email"]
     assert len(bridge.audit("login.issued")) == 1
+
+
+def test_a_request_whose_audit_row_failed_is_not_spent(bridge: Harness, sp: OneLoginSP):
+    # The replay mark shares the audit row's transaction: neither was written, so the SP's retry is answered.
+    signed_in(bridge)
+    refuse_audit_rows(bridge, "login.issued")
+    url, request_id = sp.start_redirect()
+    assert_fail_closed_page(bridge.sso_redirect(url))
+    run_sql(bridge, "DROP TRIGGER refuse_audit" + ("" if bridge.store.dialect.name == "sqlite" else " ON audit_events"))
+    sp.idp_metadata = bridge.metadata()
+    assert sp.consume(bridge.posted(bridge.sso_redirect(url)), request_id).name_id == PAYER["email"]

@@ -9,7 +9,7 @@ import pytest
 from saml_peers import OneLoginSP
 
 from bridge.billers import issue_api_key
-from bridge.web import ratelimit
+from bridge.ratelimit import RateLimiter, window_of
 from security.hostile import PAYER, assert_no_leak
 
 
@@ -100,8 +100,9 @@ def test_per_key_limit_is_counted_in_the_store_across_nodes(api):
     key_id = api.api_keys["city"].split("_")[1]
     set_limits(api, api_per_minute=5)
     limit = 5
+    other_node = RateLimiter(api.store, api.clock)
     for _ in range(limit):
-        ratelimit.limit_api_key(api.store, api.clock, key_id, limit)
+        other_node.limit_api_key(key_id, limit)
     _refused(api, _post(api, {"biller": "city", **PAYER}), 429, "rate_limited")
 
 
@@ -109,7 +110,7 @@ def test_sso_flood_from_one_address_is_429(sqlite_bridge, plain_sp):
     set_limits(sqlite_bridge, sso_per_minute_per_ip=5)
     limit = 5
     sqlite_bridge.clock.now = sqlite_bridge.clock.now.replace(second=30)
-    start, end = ratelimit.window_of(sqlite_bridge.clock())
+    start, end = window_of(sqlite_bridge.clock())
     for _ in range(limit):
         sqlite_bridge.store.hit("sso-ip:testclient", start, end)
     response = sqlite_bridge.client.get("/saml/sso?SAMLRequest=x")

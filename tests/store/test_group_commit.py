@@ -159,3 +159,36 @@ def test_rate_window_counts_come_back_through_the_batch(store: SqlStore):
     window = EXPIRES - timedelta(minutes=1)
     counts = in_threads([lambda: store.hit("ip:127.0.0.1", window, EXPIRES) for _ in range(10)])
     assert sorted(counts) == list(range(1, 11))
+
+
+def test_a_callers_failing_work_undoes_only_its_own_statements(store: SqlStore, db: Path,
+                                                               lock_holder: sqlite3.Connection):
+    insert = "INSERT INTO used_once (namespace, key, expires_us) VALUES (?, ?, ?)"
+
+    def work(key: str, fail: bool) -> Callable[[Any], str]:
+        def run(cur: Any) -> str:
+            cur.execute(insert, ("ticket", f"{key}-a", 1))
+            cur.execute(insert, ("ticket", f"{key}-b", 1))
+            if fail:
+                raise ValueError("the caller changed its mind")
+            return key
+        return run
+
+    lock_holder.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.5, lambda: lock_holder.execute("ROLLBACK"))
+    releaser.start()
+    calls = [lambda k=k: backend(store).write_group(work(k, k == "g2")) for k in ("g0", "g1", "g2", "g3")]
+    results = in_threads(calls, stagger=0.1)
+    releaser.join()
+    assert results[:2] == ["g0", "g1"] and results[3] == "g3"
+    assert isinstance(results[2], ValueError)
+    assert marks(db, "g") == {"g0-a", "g0-b", "g1-a", "g1-b", "g3-a", "g3-b"}
+    assert backend(store).commits == 2  # the first caller alone, then the three queued behind it together
+
+
+def test_a_mark_with_its_audit_row_is_one_write(store: SqlStore, db: Path):
+    event = AuditEvent(EXPIRES, "login.issued", "ok", account="m1")
+    assert store.use_once("authn-request", "m1", EXPIRES, audit=event)
+    assert not store.use_once("authn-request", "m1", EXPIRES, audit=event)
+    assert backend(store).commits == 2 and backend(store).batched_writes == 2
+    assert [e.account for e in store.audit_events()] == ["m1"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from store_backends import store_url
 
-from bridge.store import SqlStore
+from bridge.store import AuditEvent, SqlStore
 
 from . import workers
 
@@ -94,3 +94,11 @@ def _migrated(url: str, base_dir: Path) -> None:
         store.migrate()
     finally:
         store.close()
+
+
+def test_use_once_with_audit_records_the_event_only_for_the_first_use(once_store: SqlStore, now: datetime) -> None:
+    expires = now + timedelta(minutes=5)
+    event = AuditEvent(now, "login.issued", "ok", account="101Invoice")
+    assert once_store.use_once("authn-request", "sp|_r1", expires, audit=event) is True
+    assert once_store.use_once("authn-request", "sp|_r1", expires, audit=event) is False
+    assert [e.event for e in once_store.audit_events()] == ["login.issued"]

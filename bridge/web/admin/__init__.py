@@ -1,8 +1,8 @@
 """The admin console at ``/admin``: server-rendered pages (Starlette + Jinja2), no client-side app.
 
 ``auth`` owns credentials, the admin session cookie and the page guard; ``csrf`` the form tokens;
-``ratelimit`` the login counter; ``views`` the dashboard, audit and login pages; ``billers`` the
-biller pages and IC setup sheet; ``keys`` the signing-key lifecycle (through bridge.keys.lifecycle).
+``views`` the dashboard, audit and login pages; ``billers`` the biller pages and IC setup sheet;
+``keys`` the signing-key lifecycle (through bridge.keys.lifecycle).
 """
 
 from __future__ import annotations

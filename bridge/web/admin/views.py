@@ -29,7 +29,6 @@ from bridge.web.admin.auth import (
 from bridge.web.admin.csrf import verify_csrf
 from bridge.web.health_routes import readiness
 from bridge.web.pages import render
-from bridge.web.ratelimit import enforce
 from bridge.web.responses import client_ip
 
 ADMIN_LOGIN = "admin.login"
@@ -62,8 +61,7 @@ async def login_page(request: Request) -> Response:
 
 def _attempt(instance: Instance, ip: str | None, username: str, password: str, token: str) -> str | None:
     now = instance.clock()
-    enforce(instance.store, instance.clock, f"admin-login:{ip or 'unknown'}",
-            instance.settings.admin.login_attempts_per_minute, what="admin sign-in attempts")
+    instance.limiter.limit_admin_login(ip, instance.settings.admin.login_attempts_per_minute)
     user = check_credentials(instance.settings.admin, username=username, password=password, token=token)
     instance.store.record_audit(AuditEvent(
         at=now, event=ADMIN_LOGIN, outcome="ok" if user else "refused", client_ip=ip,
