@@ -231,6 +231,12 @@ def hash_admin_secret(secret: str) -> str:
     return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(secret)
 
 
+class ServerSettings(_Section):
+    # Worker threads per process for blocking work (store, RSA). Few win: the work holds the GIL
+    # except RSA and commits, and more threads only contend for it (README, "Benchmark").
+    threads: int = Field(default=4, ge=2, le=64)
+
+
 class SimulatorSettings(_Section):
     enabled: bool = False
 
@@ -250,6 +256,7 @@ class Settings(_Section):
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     sp: dict[str, SpSettings] = Field(default_factory=dict)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -16,7 +16,6 @@ from urllib.parse import parse_qs
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -27,6 +26,7 @@ from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
 from bridge.invoicecloud import build_link, deep_link_page, resolve_view_mode
 from bridge.simulator.sp import ACS_PATH, LINK_PATH, METADATA_PATH, PREFIX, SimulatorSP
+from bridge.web.offload import in_thread
 from bridge.web.pages import render
 from bridge.web.responses import client_ip, frame_ancestors
 from bridge.web.security import page_csp
@@ -99,7 +99,7 @@ def _simulator_billers(instance: Instance) -> list[Biller]:
 
 async def index(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    billers = await run_in_threadpool(_simulator_billers, instance)
+    billers = await in_thread(request, _simulator_billers, instance)
     links = [
         (b, build_link(b.link_base, b.biller_guid, account="101Invoice", view_mode=b.view_mode, deep_link=b.deep_link))
         for b in billers
@@ -131,7 +131,7 @@ def _start(instance: Instance, request: Request, biller_guid: str) -> Response:
 
 async def start(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    return await run_in_threadpool(_start, instance, request, request.path_params["biller_guid"])
+    return await in_thread(request, _start, instance, request, request.path_params["biller_guid"])
 
 
 def _link_from_relay_state(relay_state: str | None) -> LinkParams | None:
@@ -235,9 +235,9 @@ async def acs(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     submitted = await request.form(max_files=0, max_fields=10)
     fields = {k: v for k, v in submitted.items() if isinstance(v, str)}
-    outcome = await run_in_threadpool(consume, instance, fields)
+    outcome = await in_thread(request, consume, instance, fields)
     # An unsolicited Response names no biller: any simulator biller's portal may frame the result.
-    billers = [outcome.biller] if outcome.biller else await run_in_threadpool(_simulator_billers, instance)
+    billers = [outcome.biller] if outcome.biller else await in_thread(request, _simulator_billers, instance)
     link = outcome.link
     page = render(
         request, "simulator/result.html", status=200 if outcome.ok else 400,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,6 +15,7 @@ from bridge.delegation import tickets
 from bridge.delegation.launches import expires_at, launch_url, validate_launch
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
+from bridge.web.offload import in_thread
 from bridge.web.openapi import openapi_document
 from bridge.web.responses import client_ip
 
@@ -70,7 +70,7 @@ async def create_login(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     token = _bearer(request)
     body = await _json_body(request)
-    result = await run_in_threadpool(_create_login, instance, token, body, client_ip(request))
+    result = await in_thread(request, _create_login, instance, token, body, client_ip(request))
     return JSONResponse(result, status_code=201)
 
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -20,6 +19,7 @@ from bridge.errors import BridgeError, StoreUnavailable
 from bridge.instance import Instance, open_instance
 from bridge.web import api_routes, health_routes, launch_routes, saml_routes
 from bridge.web.errors import bridge_error_handler, unexpected_error_handler
+from bridge.web.offload import Offload
 from bridge.web.security import EdgeMiddleware
 
 log = logging.getLogger("bridge.web")
@@ -63,11 +63,11 @@ def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
             log.exception("housekeeping: %s failed", name)
 
 
-async def _background(instance: Instance) -> None:
+async def _background(instance: Instance, offload: Offload) -> None:
     last_purge = [0.0]
     while True:
         await asyncio.sleep(KEY_REFRESH_SECONDS)
-        await run_in_threadpool(housekeeping, instance, last_purge=last_purge)
+        await offload(housekeeping, instance, last_purge=last_purge)
 
 
 def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (), background: bool = True) -> Starlette:
@@ -77,13 +77,15 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.idp.is_https:
             log.warning("base_url is plain http: cookies are SameSite=Lax without Secure (development only)")
-        task = asyncio.create_task(_background(instance)) if background else None
+        task = asyncio.create_task(_background(instance, app.state.offload)) if background else None
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
-            await run_in_threadpool(instance.fetch_log.flush)
+            await app.state.offload(instance.fetch_log.flush)
+            await app.state.offload(instance.limiter.flush)
+            app.state.offload.close()
 
     routes: list[BaseRoute] = [
         *saml_routes.routes, *api_routes.routes, *launch_routes.routes, *health_routes.routes,
@@ -102,6 +104,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
         lifespan=lifespan,
     )
     app.state.instance = instance
+    app.state.offload = Offload(settings.server.threads)
     return app
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -12,6 +11,7 @@ from starlette.routing import Route
 from bridge.errors import StoreUnavailable
 from bridge.instance import Instance
 from bridge.metrics import CONTENT_TYPE
+from bridge.web.offload import in_thread
 
 
 async def healthz(request: Request) -> Response:
@@ -50,7 +50,7 @@ def readiness(instance: Instance) -> tuple[int, dict[str, object]]:
 
 
 async def readyz(request: Request) -> Response:
-    code, body = await run_in_threadpool(readiness, request.app.state.instance)
+    code, body = await in_thread(request, readiness, request.app.state.instance)
     return JSONResponse(body, status_code=code)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -24,6 +23,7 @@ from bridge.delegation.sessions import Session
 from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import BridgeError, NotFound, TicketError
 from bridge.instance import Instance
+from bridge.web.offload import in_thread
 from bridge.web.pages import message_page
 from bridge.web.responses import (
     clear_session_cookie,
@@ -97,7 +97,7 @@ def _redeem(instance: Instance, request: Request) -> Response:
 
 
 async def launch(request: Request) -> Response:
-    return await run_in_threadpool(_redeem, request.app.state.instance, request)
+    return await in_thread(request, _redeem, request.app.state.instance, request)
 
 
 async def logout(request: Request) -> Response:

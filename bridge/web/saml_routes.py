@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -19,6 +18,7 @@ from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import MetadataFetch
+from bridge.web.offload import in_thread
 from bridge.web.responses import clear_session_cookie, client_ip, current_session, saml_post_page
 
 METADATA_TYPE = "application/samlmetadata+xml"
@@ -122,15 +122,15 @@ async def sso(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     with instance.metrics.sso_latency.time():
         raw_query, fields = await _binding_input(request)
-        return await run_in_threadpool(_sso, request, raw_query, fields)
+        return await in_thread(request, _sso, request, raw_query, fields)
 
 
 async def slo(request: Request) -> Response:
     """SP-initiated Single Logout: end the bridge session and answer the SP with a signed LogoutResponse."""
     instance: Instance = request.app.state.instance
     raw_query, fields = await _binding_input(request)
-    incoming = await run_in_threadpool(instance.idp.receive_logout, raw_query=raw_query, form=fields)
-    outgoing = await run_in_threadpool(instance.idp.logout_response, incoming)
+    incoming = await in_thread(request, instance.idp.receive_logout, raw_query=raw_query, form=fields)
+    outgoing = await in_thread(request, instance.idp.logout_response, incoming)
     response: Response = (
         RedirectResponse(outgoing, status_code=303) if isinstance(outgoing, str)
         else saml_post_page(request, outgoing, biller=None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +28,7 @@ from bridge.saml.assertions import NAMEID_EMAIL
 from bridge.store.base import AuditEvent
 from bridge.web.admin.auth import admin_page
 from bridge.web.admin.views import admin_render
+from bridge.web.offload import in_thread
 
 SAMPLE_ACCOUNT = "101Invoice"
 
@@ -94,7 +94,7 @@ def _form_context(instance: Instance, biller: Biller | None, values: dict[str, A
 @admin_page
 async def list_billers(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    records = await run_in_threadpool(instance.store.list_billers)
+    records = await in_thread(request, instance.store.list_billers)
     return admin_render(request, "admin/billers.html", title="Billers",
                         billers=[biller_from_record(r) for r in records])
 
@@ -126,7 +126,7 @@ async def create_biller(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     form = await request.form()
     try:
-        biller, api_key = await run_in_threadpool(_create, instance, request, form)
+        biller, api_key = await in_thread(request, _create, instance, request, form)
     except BridgeError as exc:
         return admin_render(request, "admin/biller_form.html", status=400, title="New biller", creating=True,
                             error=exc.detail, form=form, **_form_context(instance, None))
@@ -143,7 +143,7 @@ def _show_key(request: Request, instance: Instance, biller: Biller, api_key: str
 @admin_page
 async def edit_biller(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    biller = await run_in_threadpool(get_biller, instance.store, request.path_params["name"])
+    biller = await in_thread(request, get_biller, instance.store, request.path_params["name"])
     return admin_render(request, "admin/biller_form.html", title=f"Biller {biller.name}", creating=False,
                         **_form_context(instance, biller))
 
@@ -173,9 +173,9 @@ async def update_biller(request: Request) -> Response:
     name = request.path_params["name"]
     form = await request.form()
     try:
-        biller = await run_in_threadpool(_update, instance, request, name, form)
+        biller = await in_thread(request, _update, instance, request, name, form)
     except ValidationError as exc:
-        current = await run_in_threadpool(get_biller, instance.store, name)
+        current = await in_thread(request, get_biller, instance.store, name)
         return admin_render(request, "admin/biller_form.html", status=400, title=f"Biller {name}", creating=False,
                             error=exc.detail, **_form_context(instance, replace(current)))
     return admin_render(request, "admin/biller_form.html", title=f"Biller {biller.name}", creating=False,
@@ -195,7 +195,7 @@ def _rotate(instance: Instance, request: Request, name: str) -> tuple[Biller, st
 @admin_page
 async def rotate_key(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    biller, api_key, _revoked = await run_in_threadpool(_rotate, instance, request, request.path_params["name"])
+    biller, api_key, _revoked = await in_thread(request, _rotate, instance, request, request.path_params["name"])
     return _show_key(request, instance, biller, api_key, created=False)
 
 
@@ -223,7 +223,7 @@ def setup_sheet(instance: Instance, biller: Biller, *, account: str = SAMPLE_ACC
 @admin_page
 async def setup(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    biller = await run_in_threadpool(get_biller, instance.store, request.path_params["name"])
+    biller = await in_thread(request, get_biller, instance.store, request.path_params["name"])
     sheet = setup_sheet(instance, biller)
     return admin_render(request, "admin/setup_sheet.html", title=f"IC setup sheet: {biller.name}", biller=biller,
                         **sheet)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,6 +18,7 @@ from bridge.keys import lifecycle as key_lifecycle
 from bridge.keys.ring import PENDING
 from bridge.web.admin.auth import admin_page
 from bridge.web.admin.views import admin_render
+from bridge.web.offload import in_thread
 
 ACTIONS = ("generate", "stage", "activate", "retire", "purge")
 
@@ -60,7 +60,7 @@ def _apply(instance: Instance, action: str, kid: str, *, actor: str, force: bool
 
 @admin_page
 async def keys_page(request: Request) -> Response:
-    context = await run_in_threadpool(_page_context, request.app.state.instance)
+    context = await in_thread(request, _page_context, request.app.state.instance)
     return admin_render(request, "admin/keys.html", title="Signing keys", **context)
 
 
@@ -77,11 +77,11 @@ async def key_action(request: Request) -> Response:
             raise ValidationError("action", f"one of {', '.join(ACTIONS)}")
         if action != "generate" and not kid:
             raise ValidationError("kid", "required")
-        message, warnings = await run_in_threadpool(_apply, instance, action, kid,
+        message, warnings = await in_thread(request, _apply, instance, action, kid,
                                                     actor=request.state.admin.actor, force=force)
     except BridgeError as exc:
         status, error = exc.status, exc.detail
-    context = await run_in_threadpool(_page_context, instance)
+    context = await in_thread(request, _page_context, instance)
     return admin_render(request, "admin/keys.html", status=status, title="Signing keys", message=message,
                         warnings=warnings, error=error, **context)
 

@@ -6,7 +6,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -28,6 +27,7 @@ from bridge.web.admin.auth import (
 )
 from bridge.web.admin.csrf import verify_csrf
 from bridge.web.health_routes import readiness
+from bridge.web.offload import in_thread
 from bridge.web.pages import render
 from bridge.web.responses import client_ip
 
@@ -78,7 +78,7 @@ async def login(request: Request) -> Response:
     assert session is not None
     form = await request.form()
     fields = {name: str(form.get(name) or "") for name in ("username", "password", "token")}
-    user = await run_in_threadpool(_attempt, instance, client_ip(request), fields["username"], fields["password"],
+    user = await in_thread(request, _attempt, instance, client_ip(request), fields["username"], fields["password"],
                                    fields["token"])
     if user is None:
         return _login_form(request, session, error="Those credentials are not valid.", status=401)
@@ -135,7 +135,7 @@ def _dashboard(instance: Instance) -> dict[str, Any]:
 
 @admin_page
 async def dashboard(request: Request) -> Response:
-    context = await run_in_threadpool(_dashboard, request.app.state.instance)
+    context = await in_thread(request, _dashboard, request.app.state.instance)
     return admin_render(request, "admin/dashboard.html", title="Dashboard", **context)
 
 
@@ -156,10 +156,10 @@ def _filters(request: Request) -> tuple[datetime | None, str | None, str | None]
 async def audit_page(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     since, biller, event = _filters(request)
-    events = await run_in_threadpool(instance.store.audit_events, since=since, biller=biller,
+    events = await in_thread(request, instance.store.audit_events, since=since, biller=biller,
                                      limit=AUDIT_PAGE_LIMIT if event is None else 5000)
     rows = [as_row(e) for e in reversed(events) if event is None or e.event == event][:AUDIT_PAGE_LIMIT]
-    names = [r.name for r in await run_in_threadpool(instance.store.list_billers)]
+    names = [r.name for r in await in_thread(request, instance.store.list_billers)]
     query = {k: v for k, v in request.query_params.items() if k in ("since", "biller") and v}
     return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=FIELDS,
                         billers=names, since=request.query_params.get("since", ""), biller=biller or "",
