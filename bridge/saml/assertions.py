@@ -1,8 +1,9 @@
 """Building and signing Responses and Assertions (SAML Core 2.3.3, 3.3.3; Profiles 4.1.4.2).
 
-The XML is built with lxml and signed with python-xmlsec (bridge.saml.signing)
-using a key parsed once. The Assertion is signed always; the Response too
-when asked. The output is serialised exactly once, after signing.
+The Assertion is written directly in its canonical form and signed with a key
+parsed once (bridge.saml.signing). The Assertion is signed always; the Response
+too when asked (then through lxml), and the Assertion is encrypted when the SP
+asks (python-xmlsec).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import xmlsec
 from lxml import etree
 
 from bridge.keys.material import Certificate, SigningKey
-from bridge.saml.signing import sign
+from bridge.saml.signing import enveloped_signature, sign
 from bridge.saml.xml import NS
 
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
@@ -32,9 +33,7 @@ NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 SUPPORTED_NAMEID_FORMATS = (NAMEID_EMAIL, NAMEID_UNSPECIFIED)
 
-_P = "{%s}" % NS["samlp"]
 _A = "{%s}" % NS["saml"]
-_XSI_TYPE = "{%s}type" % NS["xsi"]
 
 
 def instant(value: datetime) -> str:
@@ -66,72 +65,88 @@ class ResponseSpec:
     skew: int
 
 
-def _issuer(parent: etree._Element, value: str) -> etree._Element:
-    issuer = etree.SubElement(parent, f"{_A}Issuer")
-    issuer.text = value
-    return issuer
+# The Response and Assertion are written as text in exclusive-c14n form (W3C xml-exc-c14n, c14n 1.0
+# section 2: sorted attributes, namespace declarations only where a prefix is used, no empty-element
+# tags, these escapes) rather than built as an lxml tree and canonicalised: the bytes we digest are
+# then the bytes we send, and a login skips a tree build, a c14n pass and a serialisation (issue #7).
+# lxml cannot do this faster, and the rule is checked in the tests: lxml's own exclusive c14n of what
+# we send must give the same bytes, for hostile values too; python3-saml, pysaml2, xmlsec1 and the
+# SAML schemas check every Response.
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
+_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", '"': "&quot;", "\t": "&#x9;", "\n": "&#xA;", "\r": "&#xD;"})
+_DECLARE = 'xmlns:{prefix}="{uri}"'
+_XS = " " + _DECLARE.format(prefix="xs", uri=NS["xs"])
+_XSI = " " + _DECLARE.format(prefix="xsi", uri=NS["xsi"])
+_SAML = " " + _DECLARE.format(prefix="saml", uri=NS["saml"])
+_SAMLP = " " + _DECLARE.format(prefix="samlp", uri=NS["samlp"])
 
 
-def _response_root(spec: ResponseSpec) -> tuple[etree._Element, etree._Element]:
-    root = etree.Element(f"{_P}Response", nsmap={"samlp": NS["samlp"], "saml": NS["saml"]})
-    root.set("ID", spec.response_id)
-    root.set("Version", "2.0")
-    root.set("IssueInstant", instant(spec.now))
-    root.set("Destination", spec.destination)
-    if spec.in_response_to:
-        root.set("InResponseTo", spec.in_response_to)
-    return root, _issuer(root, spec.issuer)
+def _t(value: str) -> str:
+    return value.translate(_TEXT)
 
 
-def _status(root: etree._Element, code: str, second: str | None = None, message: str | None = None) -> None:
-    status = etree.SubElement(root, f"{_P}Status")
-    top = etree.SubElement(status, f"{_P}StatusCode", Value=code)
-    if second:
-        etree.SubElement(top, f"{_P}StatusCode", Value=second)
-    if message:
-        etree.SubElement(status, f"{_P}StatusMessage").text = message
+def _a(value: str) -> str:
+    return value.translate(_ATTR)
 
 
-def _assertion(spec: ResponseSpec, subject: Subject) -> tuple[etree._Element, etree._Element]:
+def _assertion_parts(spec: ResponseSpec, subject: Subject) -> tuple[str, str, str]:
+    """(start through Issuer, the rest as c14n writes it, the rest as sent): the signature goes between.
+
+    Sent and canonical differ in one place: each AttributeValue also declares ``xs``, which
+    ``xsi:type="xs:string"`` needs but exclusive c14n omits (the prefix appears only in a value).
+    """
     not_after = instant(spec.now + timedelta(seconds=spec.lifetime))
-    assertion = etree.Element(f"{_A}Assertion", nsmap={"saml": NS["saml"]})
-    assertion.set("ID", spec.assertion_id)
-    assertion.set("Version", "2.0")
-    assertion.set("IssueInstant", instant(spec.now))
-    issuer = _issuer(assertion, spec.issuer)
+    in_response_to = f' InResponseTo="{_a(spec.in_response_to)}"' if spec.in_response_to else ""
+    head = (
+        f'<saml:Assertion{_SAML} ID="{_a(spec.assertion_id)}" IssueInstant="{instant(spec.now)}" Version="2.0">'
+        f"<saml:Issuer>{_t(spec.issuer)}</saml:Issuer>"
+    )
+    subject_part = (
+        f'<saml:Subject><saml:NameID Format="{_a(subject.name_id_format)}">{_t(subject.name_id)}</saml:NameID>'
+        f'<saml:SubjectConfirmation Method="{BEARER}"><saml:SubjectConfirmationData{in_response_to} '
+        f'NotOnOrAfter="{not_after}" Recipient="{_a(spec.destination)}"></saml:SubjectConfirmationData>'
+        "</saml:SubjectConfirmation></saml:Subject>"
+        f'<saml:Conditions NotBefore="{instant(spec.now - timedelta(seconds=spec.skew))}" '
+        f'NotOnOrAfter="{not_after}"><saml:AudienceRestriction><saml:Audience>{_t(spec.audience)}</saml:Audience>'
+        "</saml:AudienceRestriction></saml:Conditions>"
+        f'<saml:AuthnStatement AuthnInstant="{instant(spec.authn_instant)}" '
+        f'SessionIndex="{_a(spec.session_index)}"><saml:AuthnContext>'
+        f"<saml:AuthnContextClassRef>{AUTHN_CONTEXT_PPT}</saml:AuthnContextClassRef></saml:AuthnContext>"
+        "</saml:AuthnStatement><saml:AttributeStatement>"
+    )
+    values = [
+        (f'<saml:Attribute Name="{_a(name)}" NameFormat="{ATTRNAME_BASIC}"><saml:AttributeValue',
+         f' xsi:type="xs:string">{_t(value)}</saml:AttributeValue></saml:Attribute>')
+        for name, value in subject.attributes.items()
+    ]
+    end = "</saml:AttributeStatement></saml:Assertion>"
+    canonical = "".join(start + _XSI + rest for start, rest in values)
+    sent = "".join(start + _XS + _XSI + rest for start, rest in values)
+    return head, subject_part + canonical + end, subject_part + sent + end
 
-    subj = etree.SubElement(assertion, f"{_A}Subject")
-    name_id = etree.SubElement(subj, f"{_A}NameID", Format=subject.name_id_format)
-    name_id.text = subject.name_id
-    confirmation = etree.SubElement(subj, f"{_A}SubjectConfirmation", Method=BEARER)
-    data = etree.SubElement(confirmation, f"{_A}SubjectConfirmationData")
-    data.set("NotOnOrAfter", not_after)
-    data.set("Recipient", spec.destination)
-    if spec.in_response_to:
-        data.set("InResponseTo", spec.in_response_to)
 
-    conditions = etree.SubElement(assertion, f"{_A}Conditions")
-    conditions.set("NotBefore", instant(spec.now - timedelta(seconds=spec.skew)))
-    conditions.set("NotOnOrAfter", not_after)
-    restriction = etree.SubElement(conditions, f"{_A}AudienceRestriction")
-    etree.SubElement(restriction, f"{_A}Audience").text = spec.audience
+def _response(spec: ResponseSpec, status: str, assertion: str = "") -> bytes:
+    """The Response document around ``status`` and ``assertion`` (already-written XML)."""
+    in_response_to = f' InResponseTo="{_a(spec.in_response_to)}"' if spec.in_response_to else ""
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<samlp:Response{_SAMLP}{_SAML} Destination="{_a(spec.destination)}" ID="{_a(spec.response_id)}"'
+        f'{in_response_to} IssueInstant="{instant(spec.now)}" Version="2.0">'
+        f"<saml:Issuer>{_t(spec.issuer)}</saml:Issuer>{status}{assertion}</samlp:Response>"
+    ).encode()
 
-    authn = etree.SubElement(assertion, f"{_A}AuthnStatement")
-    authn.set("AuthnInstant", instant(spec.authn_instant))
-    authn.set("SessionIndex", spec.session_index)
-    context = etree.SubElement(authn, f"{_A}AuthnContext")
-    etree.SubElement(context, f"{_A}AuthnContextClassRef").text = AUTHN_CONTEXT_PPT
 
-    statement = etree.SubElement(assertion, f"{_A}AttributeStatement")
-    for name, value in subject.attributes.items():
-        attribute = etree.SubElement(statement, f"{_A}Attribute", Name=name, NameFormat=ATTRNAME_BASIC)
-        # xmlns:xs on the value itself: exclusive c14n does not see prefixes used only inside values.
-        node = etree.SubElement(
-            attribute, f"{_A}AttributeValue", nsmap={"xs": NS["xs"], "xsi": NS["xsi"]}
-        )
-        node.set(_XSI_TYPE, "xs:string")
-        node.text = value
-    return assertion, issuer
+def _status(code: str, second: str | None = None, message: str | None = None) -> str:
+    inner = f'<samlp:StatusCode Value="{_a(second)}"></samlp:StatusCode>' if second else ""
+    text = f"<samlp:StatusMessage>{_t(message)}</samlp:StatusMessage>" if message else ""
+    return f'<samlp:Status><samlp:StatusCode Value="{_a(code)}">{inner}</samlp:StatusCode>{text}</samlp:Status>'
+
+
+def _sign_root(document: bytes, key: SigningKey) -> bytes:
+    """Sign the whole Response (the generic lxml path: only SPs that ask for it pay for the parse)."""
+    root = etree.fromstring(document)
+    sign(root, key, after=root.find(f"{_A}Issuer"))
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
 def build_response(
@@ -143,26 +158,21 @@ def build_response(
     encrypt_for: Certificate | None = None,
 ) -> bytes:
     """A successful Response carrying one signed Assertion; returns the serialised XML."""
-    root, response_issuer = _response_root(spec)
-    _status(root, STATUS_SUCCESS)
-    assertion, assertion_issuer = _assertion(spec, subject)
-    root.append(assertion)
-    sign(assertion, key, after=assertion_issuer)
+    head, canonical_rest, sent_rest = _assertion_parts(spec, subject)
+    signature = enveloped_signature(spec.assertion_id, (head + canonical_rest).encode(), key)
+    document = _response(spec, _status(STATUS_SUCCESS), head + signature + sent_rest)
     if encrypt_for is not None:
-        encrypt_assertion(root, assertion, encrypt_for)
-    if sign_response:
-        sign(root, key, after=response_issuer)
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+        root = etree.fromstring(document)
+        encrypt_assertion(root, root.find(f"{_A}Assertion"), encrypt_for)
+        document = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return _sign_root(document, key) if sign_response else document
 
 
 def build_error_response(
     spec: ResponseSpec, key: SigningKey, *, code: str, second: str | None, message: str | None
 ) -> bytes:
     """A signed Response with a non-success Status and no Assertion (e.g. NoPassive)."""
-    root, issuer = _response_root(spec)
-    _status(root, code, second, message)
-    sign(root, key, after=issuer)
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return _sign_root(_response(spec, _status(code, second, message)), key)
 
 
 def encrypt_assertion(root: etree._Element, assertion: etree._Element, certificate: Certificate) -> None:

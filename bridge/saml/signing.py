@@ -77,32 +77,38 @@ _SIGNATURE = (
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 
 
-def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | None) -> None:
-    """Add an enveloped RSA-SHA256 signature to ``element``, right after ``after`` (its Issuer, as the
-    schema orders it) or, with ``after=None``, as its first child (metadata).
+def enveloped_signature(element_id: str, canonical: bytes, key: SigningKey) -> str:
+    """The ``ds:Signature`` (as XML text) for the element with ``element_id`` whose exclusive c14n,
+    without the signature, is ``canonical``.
 
-    XML-DSig (Core 3.1) done directly: SHA-256 over the exclusive c14n of the
-    element before the signature is inserted (which is exactly what the
-    enveloped-signature transform gives a verifier), then one RSA signature
-    over the canonical SignedInfo, which is written in its canonical form.
-    lxml (libxml2) canonicalises, ``cryptography`` signs with the key parsed
-    once; python3-saml, pysaml2 and xmlsec1 verify the result in the tests.
-    The element must carry an ``ID``; nothing may re-serialise it with other
-    whitespace afterwards (the caller writes it out once).
+    XML-DSig (Core 3.1) done directly: SHA-256 over that canonical form (which is
+    exactly what the enveloped-signature transform gives a verifier), then one RSA
+    signature over the canonical SignedInfo, which is written in its canonical form.
+    ``cryptography`` signs with the key parsed once; python3-saml, pysaml2 and
+    xmlsec1 verify the result in the tests.
     """
-    element_id = element.get("ID") or ""
     if not _NCNAME.match(element_id):
         raise ValueError("a signed element needs an ID that is an NCName")
-    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
     digest = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
     signed_info = _SIGNED_INFO.format(id=element_id, digest=digest)
     value = key.private_key.sign(signed_info.encode(), padding.PKCS1v15(), hashes.SHA256())
     # Inside ds:Signature the declaration on SignedInfo is redundant; its canonical form is unchanged without it.
-    signature = etree.fromstring(_SIGNATURE.format(
+    return _SIGNATURE.format(
         signed_info=signed_info.replace(f' xmlns:ds="{_DSIG}"', "", 1),
         value=base64.b64encode(value).decode(),
         certificate=key.x509_b64,
-    ))
+    )
+
+
+def sign(element: etree._Element, key: SigningKey, *, after: etree._Element | None) -> None:
+    """Add an enveloped RSA-SHA256 signature to ``element``, right after ``after`` (its Issuer, as the
+    schema orders it) or, with ``after=None``, as its first child (metadata).
+
+    lxml (libxml2) canonicalises the element. It must carry an ``ID``; nothing may
+    re-serialise it with other whitespace afterwards (the caller writes it out once).
+    """
+    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    signature = etree.fromstring(enveloped_signature(element.get("ID") or "", canonical, key))
     if after is None:
         element.insert(0, signature)
     else:
@@ -212,4 +218,4 @@ def verify_redirect(
     raise SignatureError("the request's signature does not verify with the service provider's certificates")
 
 
-__all__ = ["NS", "RSA_SHA1", "RSA_SHA256", "sign", "verify_enveloped", "verify_redirect"]
+__all__ = ["NS", "RSA_SHA1", "RSA_SHA256", "enveloped_signature", "sign", "verify_enveloped", "verify_redirect"]

@@ -8,20 +8,14 @@ whole Response, signed metadata) and python-xmlsec's own verification.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import xmlsec
 from lxml import etree
 from saml_peers import xmlsec1_verify
+from signing_keys import make_signing_key
 
-from bridge.keys.material import (
-    SigningKey,
-    generate_rsa_key,
-    load_signing_key,
-    private_key_pem,
-    self_signed_certificate,
-)
+from bridge.keys.material import SigningKey
 from bridge.saml import assertions
 from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
 from bridge.saml.signing import sign
@@ -30,12 +24,7 @@ from bridge.saml.xml import NS, PROTOCOL_XSD, is_schema_valid
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    private = generate_rsa_key(2048)
-    certificate = self_signed_certificate(private, common_name="bridge-test", now=datetime.now(UTC), validity_days=2)
-    path: Path = tmp_path_factory.mktemp("key") / "signing.key"
-    path.write_bytes(private_key_pem(private))
-    path.chmod(0o600)
-    return load_signing_key(path, certificate)
+    return make_signing_key(tmp_path_factory.mktemp("key"))
 
 
 def _response(key: SigningKey, *, sign_response: bool) -> bytes:
