@@ -74,6 +74,8 @@ def record_once(store: Store, namespace: str, key: str, expires_at: datetime, ev
 
 
 def _log(event: AuditEvent) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info("audit %s %s", event.event, event.outcome,
              extra={"audit": {name: getattr(event, name) for name in _LOGGED if getattr(event, name) is not None}})
 

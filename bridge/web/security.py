@@ -103,11 +103,12 @@ class EdgeMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         finally:
-            # The path only: query strings carry SAMLRequest, tickets and other secrets.
-            access_log.info("%s %s %s", scope["method"], scope["path"], status[0], extra={
-                "request_id": request_id, "method": scope["method"], "path": scope["path"][:300],
-                "status": status[0], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            })
+            if access_log.isEnabledFor(logging.INFO):  # the record's fields are built only when it is written
+                # The path only: query strings carry SAMLRequest, tickets and other secrets.
+                access_log.info("%s %s %s", scope["method"], scope["path"], status[0], extra={
+                    "request_id": request_id, "method": scope["method"], "path": scope["path"][:300],
+                    "status": status[0], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                })
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
