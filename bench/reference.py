@@ -74,7 +74,7 @@ def _spec(i: int, sp: str, acs: str) -> assertions.ResponseSpec:
 
 
 def ours_in_process(key: SigningKey, *, seconds: float, max_count: int, sp: str, acs: str) -> dict[str, float]:
-    """bridge.saml.assertions.build_response alone: XML build + c14n + digest + RSA + serialise."""
+    """bridge.saml.assertions.build_response alone: the canonical XML written, digested, RSA-signed."""
     subject = assertions.Subject(
         name_id="pat.payer@example.com", name_id_format=assertions.NAMEID_EMAIL,
         attributes={"Email": "pat.payer@example.com", "LoginType": "1", "AccountNumber": "101Invoice"},
