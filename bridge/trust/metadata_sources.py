@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,7 +323,7 @@ class MetadataSources:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry if registry is not None else ServiceProviderRegistry()
+        self.registry = registry if registry is not None else ServiceProviderRegistry(clock=clock)
         self.clock = clock
         self.metrics = metrics
         self.cache_dir = settings.path(settings.metadata.cache_dir)
@@ -527,7 +527,8 @@ class MetadataSources:
         ours: list[ServiceProvider] = []
         for each in self.states:
             chosen = copy if each is state else each.copy
-            ours.extend(chosen.providers if chosen is not None else ())
+            if chosen is not None:
+                ours.extend(_expiring_with(sp, chosen.valid_until) for sp in chosen.providers)
         others = [sp for sp in self.registry if sp.entity_id not in self._owned]
         self.registry.replace([*others, *ours])
         self._owned = {sp.entity_id for sp in ours}
@@ -652,3 +653,10 @@ def _ago(age: timedelta) -> str:
     if seconds >= 86400:
         return f"{seconds // 86400} d"
     return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds} s"
+
+
+def _expiring_with(sp: ServiceProvider, document_valid_until: datetime | None) -> ServiceProvider:
+    """The SP with the earliest validUntil that covers it (its own, or its document's or aggregate's)."""
+    if document_valid_until is None or (sp.valid_until is not None and sp.valid_until <= document_valid_until):
+        return sp
+    return replace(sp, valid_until=document_valid_until)

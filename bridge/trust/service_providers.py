@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from bridge.clock import Clock, utcnow
 from bridge.config import Settings
 from bridge.errors import ConfigError, SamlError, UnknownServiceProvider
 from bridge.saml.bindings import POST
@@ -23,8 +24,12 @@ METADATA_SUFFIXES = (".xml",)
 
 
 class ServiceProviderRegistry:
-    def __init__(self, providers: Iterable[ServiceProvider] = ()) -> None:
+    """The trusted SPs by entity ID. An SP whose metadata passed its validUntil is not trusted any more,
+    from that moment (not only at the next refresh)."""
+
+    def __init__(self, providers: Iterable[ServiceProvider] = (), *, clock: Clock = utcnow) -> None:
         self._providers: Mapping[str, ServiceProvider] = MappingProxyType({})
+        self._clock = clock
         self.replace(providers)
 
     def replace(self, providers: Iterable[ServiceProvider]) -> None:
@@ -41,6 +46,11 @@ class ServiceProviderRegistry:
         sp = self._providers.get(entity_id or "")
         if sp is None:
             raise UnknownServiceProvider("the request comes from a service provider this bridge does not trust")
+        if sp.valid_until is not None and sp.valid_until <= self._clock():
+            raise UnknownServiceProvider(
+                f"the metadata of service provider {sp.entity_id} expired at {sp.valid_until.isoformat()}; "
+                "its operator must publish fresh metadata before the bridge trusts it again"
+            )
         return sp
 
     def find(self, entity_id: str) -> ServiceProvider | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from saml_peers import OneLoginSP
 
 from bridge.config import load_settings
+from bridge.errors import UnknownServiceProvider
 from bridge.trust.metadata_sources import MetadataSources
 
-from .conftest import SP_ID, sp_metadata, toml_source
+from .conftest import SP_ID, aggregate, entity, sp_metadata, toml_source
 
 ONELOGIN_ID = "https://sp-onelogin.test/metadata"
 PAYER = {"email": "pat.payer@example.com", "account_number": "101Invoice", "role": "owner"}
@@ -107,3 +109,26 @@ def test_a_failed_refresh_moves_the_prometheus_counter(sqlite_bridge, metadata_s
     metrics = sqlite_bridge.client.get("/metrics").text
     assert (f'bridge_sp_metadata_refreshes_total{{outcome="failed",source="{metadata_server.url()}"}} 1.0'
             in metrics)
+
+
+def test_an_sp_is_refused_the_moment_its_valid_until_passes_even_before_a_refresh(sqlite_bridge, metadata_server):
+    clock = sqlite_bridge.clock
+    metadata_server.serve(sp_metadata(valid_until=clock() + timedelta(minutes=5)))
+    _with_source(sqlite_bridge, metadata_server.url(), SP_ID)
+    _run_job(sqlite_bridge)
+    assert sqlite_bridge.instance.registry.get(SP_ID).entity_id == SP_ID
+    clock.advance(301)  # no refresh has run since
+    with pytest.raises(UnknownServiceProvider, match="expired"):
+        sqlite_bridge.instance.registry.get(SP_ID)
+
+
+def test_an_aggregates_valid_until_binds_the_entities_inside_it(sqlite_bridge, metadata_server):
+    clock = sqlite_bridge.clock
+    until = (clock() + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metadata_server.serve(aggregate(entity(SP_ID, nested=True), attrs=f' validUntil="{until}"'))
+    _with_source(sqlite_bridge, metadata_server.url(), SP_ID)
+    _run_job(sqlite_bridge)
+    sqlite_bridge.instance.registry.get(SP_ID)
+    clock.advance(301)
+    with pytest.raises(UnknownServiceProvider, match="expired"):
+        sqlite_bridge.instance.registry.get(SP_ID)
