@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge import audit
 from bridge.delegation.tokens import TimedTokens, TokenError, TokenExpired
 from bridge.errors import TicketError, TicketReplayed
-from bridge.store.base import Store
+from bridge.store.base import AuditEvent, Store
 
 BRIDGE_SALT = "bridge.launch-ticket.v1"
 PARTNER_SALT = "bridge.delegation.partner-ticket.v1"
@@ -88,16 +89,25 @@ def peek_biller(token: str) -> str | None:
     return biller if isinstance(biller, str) else None
 
 
-def redeem(
-    store: Store,
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A ticket whose signature and age are good, not yet consumed: ``consume`` takes its single-use mark."""
+
+    payload: dict[str, Any]
+    namespace: str
+    key: str
+    expires_at: datetime
+
+
+def verify(
     token: str,
     *,
     secrets: Sequence[str],
     max_age: int,
     now: datetime,
     partner: bool = False,
-) -> dict[str, Any]:
-    """Verify and consume a ticket exactly once; return its payload (not yet field-validated)."""
+) -> Ticket:
+    """Verify a ticket's signature and age; its payload is not yet field-validated."""
     if partner:
         biller = peek_biller(token)
         if biller is None:
@@ -106,9 +116,16 @@ def redeem(
         payload = _load(_tokens(keys, PARTNER_SALT), token, max_age=max_age, now=now)
     else:
         payload = _load(_tokens(secrets, BRIDGE_SALT), token, max_age=max_age, now=now)
-    # Kept a little past max_age so the mark outlives every moment the signature is still accepted.
-    namespace = "partner-ticket" if partner else "ticket"
-    key = f"{payload.get('biller')}:{payload['jti']}"
-    if not store.use_once(namespace, key, now + timedelta(seconds=max_age + 120)):
+    # The mark is kept a little past max_age so it outlives every moment the signature is still accepted.
+    return Ticket(
+        payload=payload,
+        namespace="partner-ticket" if partner else "ticket",
+        key=f"{payload.get('biller')}:{payload['jti']}",
+        expires_at=now + timedelta(seconds=max_age + 120),
+    )
+
+
+def consume(store: Store, ticket: Ticket, consumed: AuditEvent) -> None:
+    """Use the ticket exactly once, with its ``ticket.consumed`` audit row in the same transaction."""
+    if not audit.record_once(store, ticket.namespace, ticket.key, ticket.expires_at, consumed):
         raise TicketReplayed("this launch link was already used; ask the portal for a new one")
-    return payload

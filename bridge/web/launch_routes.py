@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,7 +22,7 @@ from bridge.delegation.launches import (
 )
 from bridge.delegation.sessions import Session
 from bridge.delegation.tickets import LaunchRequest
-from bridge.errors import BridgeError, NotFound, TicketError
+from bridge.errors import BridgeError, NotFound, TicketError, TicketReplayed
 from bridge.instance import Instance
 from bridge.web.offload import in_thread
 from bridge.web.pages import message_page
@@ -46,6 +47,15 @@ def _launch_of(biller: Biller, payload: dict[str, Any], *, partner: bool) -> Lau
         raise TicketError("the launch link is not valid; ask the portal for a new one") from None
 
 
+def _refuse(instance: Instance, exc: TicketError | NotFound, *, now: datetime, ip: str | None) -> NoReturn:
+    instance.metrics.tickets.labels("refused").inc()
+    audit.record(instance.store, audit.login_event(audit.TICKET_REFUSED, at=now, outcome="refused",
+                                                   client_ip=ip, detail=exc.detail))
+    if isinstance(exc, TicketError):
+        raise exc
+    raise TicketError(exc.detail) from None
+
+
 def _redeem(instance: Instance, request: Request) -> Response:
     params = request.query_params
     partner = "partner_ticket" in params
@@ -53,25 +63,24 @@ def _redeem(instance: Instance, request: Request) -> Response:
     now = instance.clock()
     ip = client_ip(request)
     try:
-        payload = tickets.redeem(
-            instance.store, token or "", secrets=instance.settings.tickets.secrets,
-            max_age=instance.settings.tickets.lifetime, now=now, partner=partner,
+        ticket = tickets.verify(
+            token or "", secrets=instance.settings.tickets.secrets, max_age=instance.settings.tickets.lifetime,
+            now=now, partner=partner,
         )
-        biller = get_biller(instance.store, str(payload.get("biller")))
+        biller = get_biller(instance.store, str(ticket.payload.get("biller")))
     except (TicketError, NotFound) as exc:
-        instance.metrics.tickets.labels("refused").inc()
-        audit.record(instance.store, audit.login_event(audit.TICKET_REFUSED, at=now, outcome="refused",
-                                                       client_ip=ip, detail=exc.detail))
-        if isinstance(exc, TicketError):
-            raise
-        raise TicketError(exc.detail) from None
-    launch = _launch_of(biller, payload, partner=partner)
+        _refuse(instance, exc, now=now, ip=ip)
+    launch = _launch_of(biller, ticket.payload, partner=partner)
     identity = identity_of(launch)
     session = Session(session_id=instance.new_id(), identity=identity, authn_instant=now,
                       view_mode=launch.view_mode, deep_link=launch.deep_link)
+    consumed = audit.login_event(audit.TICKET_CONSUMED, at=now, outcome="ok", identity=identity,
+                                 sp=biller.sp_entity_id, flow=launch.flow, client_ip=ip)
+    try:
+        tickets.consume(instance.store, ticket, consumed)  # one commit: the single-use mark and its audit row
+    except TicketReplayed as exc:
+        _refuse(instance, exc, now=now, ip=ip)
     instance.metrics.tickets.labels("consumed").inc()
-    audit.record(instance.store, audit.login_event(audit.TICKET_CONSUMED, at=now, outcome="ok", identity=identity,
-                                                   sp=biller.sp_entity_id, flow=launch.flow, client_ip=ip))
     pending_id = params.get("pending")
     if pending_id:
         data = instance.store.take_pending(pending_id, now)

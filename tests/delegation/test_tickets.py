@@ -128,3 +128,28 @@ def test_a_partner_ticket_with_an_invalid_field_is_refused_with_the_field_named(
     response = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
     assert response.status_code == 400
     assert "view_mode" in response.text
+
+
+def test_a_launch_commits_its_ticket_mark_and_audit_row_in_one_transaction(sqlite_bridge):
+    from saml_peers import OneLoginSP
+
+    from bridge.store.sqlite import SqliteBackend
+
+    sp = OneLoginSP()
+    sqlite_bridge.trust(sp)
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    url = _url(sqlite_bridge)
+    backend = sqlite_bridge.store.backend
+    assert isinstance(backend, SqliteBackend)
+    before = backend.commits
+    assert sqlite_bridge.client.get(url, follow_redirects=False).status_code == 303
+    assert backend.commits - before == 1
+    assert [e.event for e in sqlite_bridge.audit("ticket.consumed")] == ["ticket.consumed"]
+
+
+def test_a_replayed_ticket_leaves_no_second_consumed_row(city):
+    url = _url(city)
+    city.client.get(url, follow_redirects=False)
+    _refused(city.client.get(url, follow_redirects=False))
+    assert len(city.audit("ticket.consumed")) == 1
+    assert len(city.audit("ticket.refused")) == 1

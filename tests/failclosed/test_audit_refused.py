@@ -65,3 +65,11 @@ def test_a_request_whose_audit_row_failed_is_not_spent(bridge: Harness, sp: OneL
     run_sql(bridge, "DROP TRIGGER refuse_audit" + ("" if bridge.store.dialect.name == "sqlite" else " ON audit_events"))
     sp.idp_metadata = bridge.metadata()
     assert sp.consume(bridge.posted(bridge.sso_redirect(url)), request_id).name_id == PAYER["email"]
+
+
+def test_a_ticket_whose_consumed_row_failed_is_not_spent(bridge: Harness, sp: OneLoginSP):
+    refuse_audit_rows(bridge, "ticket.consumed")
+    url = bridge.create_login("city", **PAYER).json()["url"]
+    assert_fail_closed_page(bridge.client.get(url, follow_redirects=False))
+    run_sql(bridge, "DROP TRIGGER refuse_audit" + ("" if bridge.store.dialect.name == "sqlite" else " ON audit_events"))
+    assert bridge.client.get(url, follow_redirects=False).status_code == 303
