@@ -99,9 +99,12 @@ def references(instance: BenchInstance, *, seconds: float, max_count: int) -> di
     }
 
 
+ADJACENT_RSA_SECONDS = 0.4  # the raw RSA rate sampled next to each login phase
+
+
 def http_phases(
     instance: BenchInstance, client: ProcessPoolExecutor, *, workers: int, concurrencies: tuple[int, ...],
-    seconds: float, max_requests: int, metadata: bool, deadline: float,
+    seconds: float, max_requests: int, metadata: bool, deadline: float, key: Any,
 ) -> dict[str, Any]:
     """Every phase on one server; phases that would end past ``deadline`` (perf_counter) are skipped."""
     results: dict[str, Any] = {"workers": workers, "logins": [], "skipped": []}
@@ -110,6 +113,9 @@ def http_phases(
 
         def load(targets: list[str], concurrency: int, phase_seconds: float, expect: bytes) -> dict[str, Any]:
             requests = [raw_get(HOST, instance.port, t, cookie) for t in targets]
+            # This machine class drifts (±20 % in an hour): the floor is sampled again right before the
+            # phase, with the server idle, so each ratio compares figures taken seconds apart.
+            rsa = reference.raw_rsa(key, seconds=ADJACENT_RSA_SECONDS, max_count=5000)["per_second"]
             load_before, cpu_before = load_average(), server.cpu_seconds()
             result = client.submit(run_load, HOST, instance.port, requests, concurrency=concurrency,
                                    seconds=phase_seconds, expect=expect).result(timeout=phase_seconds + 60)
@@ -118,6 +124,7 @@ def http_phases(
             # CPU per request says what a login costs the server whatever else the machine is doing.
             result["server_cpu_ms_per_request"] = round(cpu / done * 1000, 3)
             result["load_average_before"] = load_before
+            result["raw_rsa_adjacent"] = rsa
             return result
 
         # Warm-up: first requests pay for imports, XSD compilation, key load, connection setup.
@@ -155,12 +162,13 @@ def assess(report: dict[str, Any]) -> dict[str, Any]:
     two = report["http"][1] if len(report["http"]) > 1 else None
     c8 = _at(one, 8) or (one["logins"][-1] if one["logins"] else {"per_second": None})
     c32 = _at(one, 32)
-    best_one = max((p["per_second"] for p in one["logins"]), default=None)
-    best_two = max((p["per_second"] for p in two["logins"]), default=None) if two else None
+    best_one = _best(one)
+    best_two = _best(two) if two else None
     rss = max(one["peak_rss_mb"] + (two["peak_rss_mb"] if two else []), default=None)
     cpu_rate = 1000 / c8["server_cpu_ms_per_request"] if c8.get("server_cpu_ms_per_request") else None
     ratios = {
         "ours_c8_over_raw_rsa": _ratio(c8["per_second"], raw),
+        "ours_c8_over_adjacent_raw_rsa": _ratio(c8["per_second"], c8.get("raw_rsa_adjacent")),
         "ours_c8_cpu_over_raw_rsa": _ratio(cpu_rate, raw),
         "ours_c8_over_pysaml2": _ratio(c8["per_second"], peer),
         "ours_build_sign_over_raw_rsa": _ratio(refs["ours_build_sign"]["per_second"], raw),
@@ -168,7 +176,7 @@ def assess(report: dict[str, Any]) -> dict[str, Any]:
     }
     metadata_rate = one.get("metadata", {}).get("per_second")
     targets = {
-        "sso_c8_1w >= 0.4 x raw RSA": _met(ratios["ours_c8_over_raw_rsa"], 0.4),
+        "sso_c8_1w >= 0.4 x raw RSA (adjacent sample)": _met(ratios["ours_c8_over_adjacent_raw_rsa"], 0.4),
         "sso >= 20 x pysaml2": _met(ratios["ours_c8_over_pysaml2"], 20),
         "p99 at c32 (1w) < 50 ms": None if c32 is None or c32["p99_ms"] is None else c32["p99_ms"] < 50,
         "2 workers >= 1.8 x 1 worker": _met(ratios["two_workers_over_one"], 1.8),
@@ -176,6 +184,12 @@ def assess(report: dict[str, Any]) -> dict[str, Any]:
         "peak RSS <= 150 MB per worker": None if rss is None else rss <= 150,
     }
     return {"ratios": ratios, "targets": targets}
+
+
+def _best(phases: dict[str, Any]) -> float | None:
+    """The best login rate of one server, in units of the raw RSA rate sampled next to it (drift-free)."""
+    rates = [p["per_second"] / p["raw_rsa_adjacent"] for p in phases["logins"] if p.get("raw_rsa_adjacent")]
+    return max(rates, default=None)
 
 
 def _met(value: float | None, floor: float) -> bool | None:
@@ -192,6 +206,7 @@ def run_benchmark(
             ProcessPoolExecutor(max_workers=1, mp_context=context) as client:
         instance = create_instance(Path(tmp) / "instance")
         report["references"] = references(instance, seconds=reference_seconds, max_count=max_peer)
+        key = _signing_key(instance)[0]
         client.submit(int, 0).result()  # start the client process before the clock runs
         report["client"] = {"process": "separate (spawned), raw asyncio HTTP/1.1 keep-alive",
                             "note": f"{os.cpu_count()} CPUs shared by the client and the server"}
@@ -199,13 +214,13 @@ def run_benchmark(
         report["http"] = [
             http_phases(instance, client, workers=n, concurrencies=concurrencies, seconds=phase_seconds,
                         max_requests=max_requests, metadata=(n == workers[0]),
-                        deadline=http_started + HTTP_BUDGET - 3)
+                        deadline=http_started + HTTP_BUDGET - 3, key=key)
             for n in workers
         ]
         report["http_seconds"] = round(time.perf_counter() - http_started, 1)
         # Again after the HTTP phases: a different figure means the machine's load changed during the run.
         report["references"]["raw_rsa_after"] = reference.raw_rsa(
-            _signing_key(instance)[0], seconds=reference_seconds, max_count=max_peer * 10)
+            key, seconds=reference_seconds, max_count=max_peer * 10)
     report.update(assess(report))
     return report
 
@@ -240,14 +255,15 @@ def render(report: dict[str, Any]) -> str:
                      f"{after['mean_ms']:>7.3f}")
     lines.append("  (per CPU-second of the measuring process: contention from other work barely moves them)")
     lines += ["", "HTTP, bridge serve on 127.0.0.1 (SP-initiated login: AuthnRequest in, signed POST page out)",
-              "  workers  conc   logins/s    p50 ms   p95 ms   p99 ms   server CPU ms/login   ok/failed  load"]
+              "  workers  conc   logins/s    p50 ms   p95 ms   p99 ms   server CPU ms/login   ok/failed  load"
+              "  RSA/s next to it"]
     for phases in report["http"]:
         for p in phases["logins"]:
             lines.append(
                 f"  {phases['workers']:>7}  {p['concurrency']:>4}  {p['per_second']:>9,.0f}  "
                 f"{_fmt(p['p50_ms'], '8.2f')} {_fmt(p['p95_ms'], '8.2f')} {_fmt(p['p99_ms'], '8.2f')}   "
                 f"{_fmt(p.get('server_cpu_ms_per_request'), '19.3f')}   {p['completed']}/{p['failed']}"
-                f"  {_fmt(p.get('load_average_before'))}"
+                f"  {_fmt(p.get('load_average_before'))}  {_fmt(p.get('raw_rsa_adjacent'), ',.0f')}"
             )
             if p["first_failure"]:
                 lines.append(f"           first failure: {p['first_failure']}")
