@@ -90,7 +90,7 @@ class Store(Protocol):
         """Create or upgrade the schema to the package's newest version."""
 
     def ping(self) -> None:
-        """Raise StoreUnavailable unless the backend answers."""
+        """Raise StoreUnavailable unless the backend takes a durable write."""
 
     def close(self) -> None: ...
 

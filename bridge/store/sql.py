@@ -226,6 +226,7 @@ _RECORD_AUDIT = f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({', '.join
 _FETCH_COLUMNS = "at_us, seq, client_ip, user_agent, kids"
 _RECORD_FETCH = f"INSERT INTO metadata_fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 
+_PING_BUCKET = "store-ping"
 _HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, ?, ?)
     ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + excluded.hits RETURNING hits"""
 
@@ -323,9 +324,9 @@ class SqlStore:
         return SchemaStatus(max(done, default=0), known[-1].version if known else 0, pending)
 
     def ping(self) -> None:
-        with self._backend.read() as cur:
-            cur.execute("SELECT 1")
-            cur.fetchall()
+        """A real write, as a login makes one: a read-only file, a full disk or a lock held too long
+        fail the probe, not only the next login (``SELECT 1`` passed on all three)."""
+        self._backend.write_one(self._sql(_HIT), (_PING_BUCKET, 0, 1, 0))  # expired at once: purged
         if self._once is not None:
             self._once.ping()
 

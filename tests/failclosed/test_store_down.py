@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from conftest import Harness
 from saml_peers import OneLoginSP
 
-from .conftest import PAYER, assert_fail_closed_page, restarted, signed_in
+from .conftest import PAYER, assert_fail_closed_page, restarted, run_sql, signed_in
 
 
 def test_sso_with_a_session_while_the_store_is_down_answers_503_and_no_assertion(bridge: Harness, sp: OneLoginSP):
@@ -87,3 +87,18 @@ def test_store_outage_is_counted_in_metrics(bridge: Harness, sp: OneLoginSP):
     bridge.create_login("city", **PAYER)
     metrics = bridge.client.get("/metrics").text
     assert "bridge_store_errors_total 1.0" in metrics
+
+
+def test_readyz_goes_red_when_the_store_answers_reads_but_refuses_writes(bridge: Harness):
+    # SELECT 1 still works here; the probe writes as a login does, so it sees what the next login would.
+    if bridge.store.dialect.name == "sqlite":
+        run_sql(bridge, "CREATE TRIGGER refuse_writes BEFORE INSERT ON rate_windows "
+                        "BEGIN SELECT json('volume is read-only'); END")
+    else:
+        run_sql(bridge, "CREATE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "RAISE EXCEPTION 'volume is read-only' USING ERRCODE = 'io_error'; END $$",
+                "CREATE TRIGGER refuse_writes BEFORE INSERT ON rate_windows FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_writes()")
+    response = bridge.client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["store"].startswith("unavailable")
