@@ -32,6 +32,7 @@ DIALECT = Dialect(
     table_exists="SELECT to_regclass(?)",
     # Held until the migration transaction ends; a second process waits, then sees the work done.
     migration_lock=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})",
+    data_modifying_cte=True,
 )
 
 

@@ -85,6 +85,8 @@ class Dialect:
     placeholder: str
     table_exists: str  # one row whose first column is not NULL when the table exists
     migration_lock: str | None = None  # serialises concurrent migrate() calls
+    # INSERT inside WITH (PostgreSQL): a mark and its audit row in one statement, one round trip.
+    data_modifying_cte: bool = False
 
     @functools.cache  # noqa: B019 - dialects are module constants, never collected
     def sql(self, text: str) -> str:
@@ -221,7 +223,13 @@ _AUDIT_FIELDS = (
     "login_type", "flow", "client_ip", "actor", "detail",
 )  # fmt: skip
 _AUDIT_COLUMNS = "at_us, seq, " + ", ".join(_AUDIT_FIELDS)
-_RECORD_AUDIT = f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({', '.join(['?'] * 13)})"  # noqa: S608
+_AUDIT_VALUES = ", ".join(["?"] * (2 + len(_AUDIT_FIELDS)))
+_RECORD_AUDIT = f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_VALUES})"  # noqa: S608
+# The audit row exists only when the mark was new; rowcount 1 means both were written.
+_USE_ONCE_AUDITED = (
+    f"WITH mark AS ({_USE_ONCE} RETURNING 1) INSERT INTO audit_events ({_AUDIT_COLUMNS}) "  # noqa: S608 - constants
+    f"SELECT {_AUDIT_VALUES} FROM mark"
+)
 
 _FETCH_COLUMNS = "at_us, seq, client_ip, user_agent, kids"
 _RECORD_FETCH = f"INSERT INTO metadata_fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
@@ -356,6 +364,9 @@ class SqlStore:
         mark = (self._sql(_USE_ONCE), (namespace, key, to_us(expires_at)))
         if audit is None:
             count, _rows = self._backend.write_one(*mark)
+            return count == 1
+        if self.dialect.data_modifying_cte:
+            count, _rows = self._backend.write_one(self._sql(_USE_ONCE_AUDITED), (*mark[1], *_audit_params(audit)))
             return count == 1
         record = (self._sql(_RECORD_AUDIT), _audit_params(audit))
 
