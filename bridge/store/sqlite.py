@@ -103,11 +103,14 @@ class SqliteBackend:
 
     def write_one(self, query: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
         """Queue one statement and return once a COMMIT holding it is on disk (group commit)."""
-        return self.write_group(partial(_one_statement, query, tuple(params)))
+        # One statement is atomic on its own (SQLite undoes just that statement): no savepoint needed.
+        return self._queued(_Slot(partial(_one_statement, query, tuple(params)), savepoint=False))
 
     def write_group(self, work: Callable[[sqlite3.Cursor], T]) -> T:
         """Run ``work`` (a few statements, all or nothing) in the next group commit; its result once on disk."""
-        slot: _Slot[T] = _Slot(work)
+        return self._queued(_Slot(work, savepoint=True))
+
+    def _queued(self, slot: _Slot[T]) -> T:
         with self._queue_lock:
             self._queue.append(slot)
         if not self._writer.acquire(timeout=self._busy_timeout):
@@ -235,17 +238,19 @@ def _one_statement(query: str, params: tuple[Any, ...], cur: sqlite3.Cursor) -> 
 class _Slot(Generic[T]):
     """One caller's queued work and, once its transaction ended, its result or the batch's failure."""
 
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("done", "error", "result", "savepoint", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Cursor], T]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Cursor], T], *, savepoint: bool) -> None:
         self.work = work
+        self.savepoint = savepoint
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
 
     def run(self, conn: sqlite3.Connection) -> None:
         """Inside the batch's transaction, under a savepoint: a failure undoes this caller's work only."""
-        conn.execute("SAVEPOINT slot")
+        if self.savepoint:
+            conn.execute("SAVEPOINT slot")
         try:
             self.result = self.work(conn.cursor())
         except sqlite3.IntegrityError as exc:
@@ -257,11 +262,13 @@ class _Slot(Generic[T]):
         except Exception as exc:  # a caller's own error goes back to that caller alone
             self._undo(conn, exc)
         else:
-            conn.execute("RELEASE slot")
+            if self.savepoint:
+                conn.execute("RELEASE slot")
 
     def _undo(self, conn: sqlite3.Connection, error: BaseException) -> None:
-        conn.execute("ROLLBACK TO slot")
-        conn.execute("RELEASE slot")
+        if self.savepoint:
+            conn.execute("ROLLBACK TO slot")
+            conn.execute("RELEASE slot")
         self.error = error
 
     def fail(self, detail: str, *, cause: BaseException) -> None:
