@@ -63,11 +63,13 @@ def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
             log.exception("housekeeping: %s failed", name)
 
 
-async def _background(instance: Instance, offload: Offload) -> None:
+async def _background(instance: Instance) -> None:
     last_purge = [0.0]
     while True:
         await asyncio.sleep(KEY_REFRESH_SECONDS)
-        await offload(housekeeping, instance, last_purge=last_purge)
+        # The loop's default executor, not the request threads: a slow metadata fetch or a long purge
+        # must not take one of the few threads logins run on.
+        await asyncio.to_thread(housekeeping, instance, last_purge=last_purge)
 
 
 def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (), background: bool = True) -> Starlette:
@@ -77,14 +79,14 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.idp.is_https:
             log.warning("base_url is plain http: cookies are SameSite=Lax without Secure (development only)")
-        task = asyncio.create_task(_background(instance, app.state.offload)) if background else None
+        task = asyncio.create_task(_background(instance)) if background else None
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
-            await app.state.offload(instance.fetch_log.flush)
-            await app.state.offload(instance.limiter.flush)
+            await asyncio.to_thread(instance.fetch_log.flush)
+            await asyncio.to_thread(instance.limiter.flush)
             app.state.offload.close()
 
     routes: list[BaseRoute] = [
