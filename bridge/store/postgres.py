@@ -4,13 +4,17 @@ Connections run in autocommit mode, so a one-statement write (use_once, record_a
 is one round trip with no BEGIN/COMMIT; several statements use an explicit transaction.
 psycopg prepares a statement on the server once a connection has run it a few times,
 and every query text is a cached constant, so the hot path parses nothing new.
-A connection that breaks (server restart) fails its one request with StoreUnavailable
-and the pool replaces it; we do not check connections on checkout, which would cost a
-round trip per call. Open the store after forking, never before.
+A connection that sat idle longer than ``check_after`` seconds is tested before it is lent
+(one round trip), so after a database restart or failover the dead idle connections are
+replaced instead of failing a request each; a connection in steady use is lent untested.
+A connection that breaks in use fails its one request with StoreUnavailable and the pool
+replaces it. Open the store after forking, never before.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,6 +27,7 @@ from bridge.store.sql import Dialect
 
 # Any constant will do; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK_ID = 0x5A3D_B41D
+CHECK_AFTER = 1.0  # seconds idle after which a pooled connection is tested before use
 T = TypeVar("T")
 
 DIALECT = Dialect(
@@ -41,7 +46,13 @@ class PostgresBackend:
 
     dialect = DIALECT
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, timeout: float = 5.0, check_after: float = CHECK_AFTER,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check_after = check_after
+        self._monotonic = monotonic
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
         with _mapped():
             self._pool = ConnectionPool(
                 url,
@@ -50,12 +61,27 @@ class PostgresBackend:
                 timeout=timeout,
                 kwargs={"autocommit": True},
                 name="bridge-store",
+                check=self._check_if_idle,
                 open=True,
             )
 
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check on lending: a round trip only for a connection that sat idle (it may be dead)."""
+        last = self._last_used.get(conn)
+        if last is None or self._monotonic() - last > self.check_after:
+            ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool.connection() as conn:
+            try:
+                yield conn
+            finally:
+                self._last_used[conn] = self._monotonic()
+
     @contextmanager
     def read(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
-        with _mapped(), self._pool.connection() as conn, conn.cursor() as cur:
+        with _mapped(), self._connection() as conn, conn.cursor() as cur:
             yield cur
 
     # Autocommit: one statement is its own transaction.
@@ -75,7 +101,7 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
-        with _mapped(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with _mapped(), self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
     def close(self) -> None:

@@ -1,12 +1,14 @@
 """PostgreSQL drops the bridge's connections: requests fail closed until the pool has replaced them, then work.
 
-The pool does not test a connection before lending it (a round trip per call), so each
-connection killed while idle fails the one request that next uses it: at most one 503
-per killed connection, never an assertion without its audit row.
+The pool tests a connection before lending it only when it sat idle longer than
+``check_after`` (a restart or failover): those are replaced without failing anyone. A
+connection killed while in steady use fails the one request that next uses it: at most
+one 503 per killed connection, never an assertion without its audit row.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from conftest import FakeClock, Harness, make_harness
 from saml_peers import OneLoginSP
 from store_backends import postgres_schema
+
+from bridge.store.postgres import PostgresBackend
 
 from .conftest import PAYER, assert_fail_closed_page, signed_in
 
@@ -46,8 +50,29 @@ def terminate_connections(harness: Harness) -> int:
     return len(rows)
 
 
+def in_steady_use(harness: Harness) -> None:
+    """As under load: every connection counts as just used, so none is tested before it is lent."""
+    backend = harness.store.backend
+    assert isinstance(backend, PostgresBackend)
+    backend.check_after = math.inf
+
+
+def test_after_a_restart_idle_connections_are_replaced_before_anyone_uses_them(pg_bridge: Harness, sp: OneLoginSP):
+    signed_in(pg_bridge)
+    backend = pg_bridge.store.backend
+    assert isinstance(backend, PostgresBackend)
+    backend.check_after = 0.0  # every connection has sat idle longer than this
+    assert terminate_connections(pg_bridge) >= 1
+    sp.idp_metadata = pg_bridge.metadata()
+    url, request_id = sp.start_redirect()
+    response = pg_bridge.sso_redirect(url)
+    assert response.status_code == 200, response.text[:300]
+    assert sp.consume(pg_bridge.posted(response), request_id).name_id == PAYER["email"]
+
+
 def test_sso_on_killed_connections_fails_closed_until_the_pool_heals(pg_bridge: Harness, sp: OneLoginSP):
     signed_in(pg_bridge)
+    in_steady_use(pg_bridge)
     killed = terminate_connections(pg_bridge)
     assert killed >= 1
     sp.idp_metadata = pg_bridge.metadata()
@@ -66,6 +91,7 @@ def test_sso_on_killed_connections_fails_closed_until_the_pool_heals(pg_bridge: 
 def test_launch_on_killed_connections_fails_closed_and_the_link_then_works_once(pg_bridge: Harness, sp: OneLoginSP):
     created = pg_bridge.create_login("city", **PAYER)
     launch_url = created.json()["url"]
+    in_steady_use(pg_bridge)
     killed = terminate_connections(pg_bridge)
     statuses = [pg_bridge.client.get(launch_url, follow_redirects=False).status_code for _ in range(killed + 2)]
     assert statuses[0] == 503
