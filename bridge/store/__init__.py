@@ -12,7 +12,8 @@ from pathlib import Path
 from bridge.config import Settings
 from bridge.errors import ConfigError, StoreConflict
 from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch, Store
-from bridge.store.sql import OnceSet, SchemaStatus, SqlStore
+from bridge.store.schema import SchemaStatus
+from bridge.store.sql import OnceSet, SqlStore
 from bridge.store.sqlite import SqliteBackend, sqlite_path
 
 __all__ = [

@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any, Protocol, TypeVar
 
 from bridge.clock import utcnow
-from bridge.errors import ConfigError, StoreConflict
+from bridge.errors import StoreConflict
+from bridge.store import schema
 from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch
+from bridge.store.schema import SchemaStatus
 
 T = TypeVar("T")
 
@@ -145,51 +146,7 @@ class OnceSet(Protocol):
     def close(self) -> None: ...
 
 
-# --- migrations ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SchemaStatus:
-    current: int  # 0 before the first migration
-    latest: int
-    pending: tuple[str, ...]
-
-
-def _statements(text: str) -> tuple[str, ...]:
-    """Split a migration on ``;`` at line ends, dropping whole-line ``--`` comments."""
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    chunks = "\n".join(lines).split(";\n")
-    return tuple(chunk.strip().rstrip(";") for chunk in chunks if chunk.strip())
-
-
-@functools.cache
-def migrations(dialect: str) -> tuple[Migration, ...]:
-    """Oldest first. ``NNNN_name.sql`` serves both databases; ``NNNN_name.<dialect>.sql`` only one."""
-    found: dict[int, Migration] = {}
-    for entry in (resources.files("bridge.store") / "migrations").iterdir():
-        stem, _, suffix = entry.name.partition(".")
-        if suffix not in ("sql", f"{dialect}.sql"):
-            continue
-        version = int(stem.split("_", 1)[0])
-        if version in found:
-            raise ConfigError(f"two migrations numbered {version:04d} for {dialect}")
-        found[version] = Migration(version, stem, _statements(entry.read_text()))
-    return tuple(found[v] for v in sorted(found))
-
-
 # --- queries (written once, with "?" placeholders) -------------------------------
-
-_SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (
-    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"""
-_VERSIONS = "SELECT version FROM schema_version"
-_RECORD_VERSION = "INSERT INTO schema_version (version, name, applied_us) VALUES (?, ?, ?)"
 
 _USE_ONCE = "INSERT INTO used_once (namespace, key, expires_us) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 _PUT_PENDING = """INSERT INTO pending_requests (pending_id, data, expires_us) VALUES (?, ?, ?)
@@ -304,32 +261,10 @@ class SqlStore:
 
     def migrate(self) -> None:
         """Apply pending migrations in one transaction; concurrent callers queue behind the first."""
-        dialect = self._backend.dialect
-        with self._backend.transaction() as cur:
-            if dialect.migration_lock:
-                cur.execute(dialect.migration_lock)
-            cur.execute(_SCHEMA_VERSION)
-            cur.execute(_VERSIONS)
-            done = {row[0] for row in cur.fetchall()}
-            for migration in migrations(dialect.name):
-                if migration.version in done:
-                    continue
-                for statement in migration.statements:
-                    cur.execute(statement)
-                params = (migration.version, migration.name, to_us(utcnow()))
-                cur.execute(self._sql(_RECORD_VERSION), params)
+        schema.migrate(self._backend, applied_us=to_us(utcnow()))
 
     def schema_status(self) -> SchemaStatus:
-        known = migrations(self._backend.dialect.name)
-        with self._backend.read() as cur:
-            cur.execute(self._sql(self._backend.dialect.table_exists), ("schema_version",))
-            row = cur.fetchone()
-            done: set[int] = set()
-            if row is not None and row[0] is not None:
-                cur.execute(_VERSIONS)
-                done = {r[0] for r in cur.fetchall()}
-        pending = tuple(m.name for m in known if m.version not in done)
-        return SchemaStatus(max(done, default=0), known[-1].version if known else 0, pending)
+        return schema.status(self._backend)
 
     def ping(self) -> None:
         """A real write, as a login makes one: a read-only file, a full disk or a lock held too long

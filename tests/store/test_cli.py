@@ -17,7 +17,7 @@ from bridge.cli import main
 from bridge.cli.audit import parse_since
 from bridge.clock import utcnow
 from bridge.store import AuditEvent, open_store_url
-from bridge.store.sql import migrations
+from bridge.store.schema import migrations
 
 LATEST = migrations("sqlite")[-1]
 

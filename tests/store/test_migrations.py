@@ -9,7 +9,7 @@ import pytest
 from store_backends import make_store, store_url
 
 from bridge.store import SqlStore
-from bridge.store.sql import _statements, migrations
+from bridge.store.schema import migrations, split_statements
 
 from . import workers
 
@@ -55,4 +55,4 @@ def test_migrate_from_3_processes_at_once(kind: str, tmp_path: Path) -> None:
 
 def test_statement_splitter_drops_comments_and_keeps_statements() -> None:
     text = "-- a comment; with a semicolon;\nCREATE TABLE a (x TEXT);\n\nCREATE INDEX i ON a (x);\n"
-    assert _statements(text) == ("CREATE TABLE a (x TEXT)", "CREATE INDEX i ON a (x)")
+    assert split_statements(text) == ("CREATE TABLE a (x TEXT)", "CREATE INDEX i ON a (x)")
