@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -36,21 +35,9 @@ def test_migrate_twice_changes_nothing(store: SqlStore) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_migrate_from_3_processes_at_once(kind: str, tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
     with store_url(kind, tmp_path) as url:
-        start = context.Barrier(3)
-        results = context.Queue()
-        children = [
-            context.Process(target=workers.migrate, args=(url, str(tmp_path), start, results)) for _ in range(3)
-        ]
-        for child in children:
-            child.start()
-        reports = [results.get(timeout=60) for _ in children]
-        for child in children:
-            child.join(timeout=10)
-    errors = [detail for status, detail in reports if status != "ok"]
-    assert not errors, errors[0]
-    assert {version for _, version in reports} == {migrations("sqlite")[-1].version}
+        versions = workers.in_processes(workers.migrate, url, str(tmp_path), count=3)
+    assert set(versions) == {migrations("sqlite")[-1].version}
 
 
 def test_statement_splitter_drops_comments_and_keeps_statements() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,21 +47,11 @@ def test_use_once_from_20_threads_has_one_winner(once_store: SqlStore, now: date
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_use_once_from_3_processes_has_one_winner_per_key(kind: str, tmp_path: Path) -> None:
     keys, processes = 200, 3
-    context = multiprocessing.get_context("spawn")  # no forking of the parent's pools and threads
     with store_url(kind, tmp_path) as url:
         _migrated(url, tmp_path)
-        start = context.Barrier(processes)
-        results = context.Queue()
-        args = (url, str(tmp_path), keys, start, results)
-        children = [context.Process(target=workers.hammer_use_once, args=args) for _ in range(processes)]
-        for child in children:
-            child.start()
-        reports = [results.get(timeout=60) for _ in children]
-        for child in children:
-            child.join(timeout=10)
-    errors = [detail for status, detail in reports if status != "ok"]
-    assert not errors, errors[0]  # in particular no "database is locked"
-    won = sorted(key for _, keys_won in reports for key in keys_won)
+        # in particular no "database is locked" from any of them
+        reports = workers.in_processes(workers.hammer_use_once, url, str(tmp_path), keys, count=processes)
+    won = sorted(key for keys_won in reports for key in keys_won)
     assert won == list(range(keys))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -12,6 +14,23 @@ from typing import Any
 from bridge.store import AuditEvent, open_store_url
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(days=1)
+
+
+def in_processes(target: Callable[..., None], *args: Any, count: int) -> list[Any]:
+    """Run ``target(*args, start, results)`` in ``count`` spawned processes released together by one barrier;
+    their reports' payloads, once every process reported ``("ok", payload)`` (else the first error fails)."""
+    context = multiprocessing.get_context("spawn")  # no forking of the parent's pools and threads
+    start = context.Barrier(count)
+    results = context.Queue()
+    children = [context.Process(target=target, args=(*args, start, results)) for _ in range(count)]
+    for child in children:
+        child.start()
+    reports = [results.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=10)
+    errors = [detail for status, detail in reports if status != "ok"]
+    assert not errors, errors[0]
+    return [payload for _, payload in reports]
 
 
 def hammer_use_once(url: str, base_dir: str, keys: int, start: Barrier, results: Queue[Any]) -> None:
