@@ -1,8 +1,8 @@
-"""A real bridge instance for the benchmark: ``bridge init`` in a temp dir, our own SP, ``bridge serve`` on loopback.
+"""A real bridge instance for the benchmark: ``icbridge init`` in a temp dir, our SP, ``icbridge serve`` on loopback.
 
 Everything goes through the CLI and HTTP, as an operator would: the bench
 SP's metadata is dropped in ``metadata/``, a biller is bound to it with
-``bridge billers add``, and a payer is launched through the partner API to
+``icbridge billers add``, and a payer is launched through the partner API to
 get the session cookie that every measured login reuses.
 """
 
@@ -114,7 +114,7 @@ def authn_requests(count: int, *, sso_url: str) -> list[str]:
 
 
 class Server:
-    """``bridge serve`` in its own process group; stopped with the group on exit."""
+    """``icbridge serve`` in its own process group; stopped with the group on exit."""
 
     def __init__(self, instance: BenchInstance, *, workers: int) -> None:
         self.instance = instance
@@ -136,7 +136,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"bridge serve exited: {self.log.read_text()[-500:]}")
+                raise RuntimeError(f"icbridge serve exited: {self.log.read_text()[-500:]}")
             try:
                 answered = httpx.get(self.instance.base_url + "/healthz", timeout=1).status_code == 200
                 if answered and (self.workers == 1 or len(self.worker_pids()) >= self.workers):
@@ -144,7 +144,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"bridge serve did not answer within {timeout:.0f} s")
+        raise RuntimeError(f"icbridge serve did not answer within {timeout:.0f} s")
 
     def worker_pids(self) -> list[int]:
         """The processes that answer requests: the server itself with 1 worker, its children otherwise."""

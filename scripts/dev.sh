@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 INSTANCE="${BRIDGE_INSTANCE:-instance}"
 if [ ! -f "$INSTANCE/bridge.toml" ]; then
-  .venv/bin/bridge init "$INSTANCE" --base-url "http://127.0.0.1:${PORT:-8000}"
+  .venv/bin/icbridge init "$INSTANCE" --base-url "http://127.0.0.1:${PORT:-8000}"
 fi
-exec .venv/bin/bridge serve --config "$INSTANCE/bridge.toml" --port "${PORT:-8000}"
+exec .venv/bin/icbridge serve --config "$INSTANCE/bridge.toml" --port "${PORT:-8000}"

@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh bridge instance per test (on SQLite and on PostgreSQL), SPs built on the fly.
 
-``bridge`` is a :class:`Harness`: a real instance created by ``bridge init``
+``bridge`` is a :class:`Harness`: a real instance created by ``icbridge init``
 in ``tmp_path``, its ASGI app behind Starlette's TestClient (real HTTP
 semantics, cookies, redirects), an injectable clock, and helpers to trust
 an SP, add a biller and launch a payer.
@@ -158,5 +158,5 @@ def onelogin_sp(sqlite_bridge: Harness) -> OneLoginSP:
 
 @pytest.fixture
 def dev_bridge(tmp_path: Path, clock: FakeClock) -> Iterator[DevBridge]:
-    """An instance as `bridge init` makes it for development (simulator on, admin token, demo biller)."""
+    """An instance as `icbridge init` makes it for development (simulator on, admin token, demo biller)."""
     yield from make_dev_bridge(tmp_path / "instance", clock)

@@ -1,4 +1,4 @@
-"""A bridge instance as `bridge init` makes it for development: simulator on, admin token set,
+"""A bridge instance as `icbridge init` makes it for development: simulator on, admin token set,
 demo biller bound to the simulator. Shared by the admin, simulator and observability tests."""
 
 from __future__ import annotations

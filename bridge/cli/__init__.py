@@ -18,7 +18,7 @@ COMMAND_MODULES = ("instance", "billers", "link", "keys", "db", "audit", "sp", "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bridge", description="SAML identity bridge for Invoice Cloud")
+    parser = argparse.ArgumentParser(prog="icbridge", description="SAML identity bridge for Invoice Cloud")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:

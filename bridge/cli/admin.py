@@ -1,4 +1,4 @@
-"""``bridge admin hash``: make an argon2 hash for ``admin.token_hash`` or ``admin.password_hash``.
+"""``icbridge admin hash``: make an argon2 hash for ``admin.token_hash`` or ``admin.password_hash``.
 
 The secret is read from stdin (or prompted for on a terminal) and never echoed or logged; only
 its hash goes into bridge.toml. With ``--new-token`` a random admin token is generated and

@@ -1,4 +1,4 @@
-"""``bridge audit tail`` and ``bridge audit export``: read the audit trail from the command line.
+"""``icbridge audit tail`` and ``icbridge audit export``: read the audit trail from the command line.
 
 Audit fields can carry text a partner sent (emails, account numbers), so the terminal
 output escapes control characters and the CSV export defuses spreadsheet formulas.

@@ -1,4 +1,4 @@
-"""``bridge billers add|list|remove``: registering billers and issuing their partner API keys."""
+"""``icbridge billers add|list|remove``: registering billers and issuing their partner API keys."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``bridge db upgrade`` and ``bridge db status``: the store's schema version and its migrations."""
+"""``icbridge db upgrade`` and ``icbridge db status``: the store's schema version and its migrations."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _status(args: argparse.Namespace) -> int:
         "pending": list(status.pending),
     }
     if status.pending:
-        text = f"schema version {status.current}; pending: {', '.join(status.pending)} (run `bridge db upgrade`)"
+        text = f"schema version {status.current}; pending: {', '.join(status.pending)} (run `icbridge db upgrade`)"
     else:
         text = f"schema version {status.current} (up to date)"
     emit(args, payload, text)

@@ -1,4 +1,4 @@
-"""``bridge init``, ``bridge serve`` and ``bridge check``."""
+"""``icbridge init``, ``icbridge serve`` and ``icbridge check``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"  Partner API key:  {result.api_key}   (shown once; keep it secret)",
         f"  Admin console:    {result.metadata_url.removesuffix('/saml/metadata')}/admin",
         f"  Admin token:      {result.admin_token}   (shown once; keep it secret)",
-        f"Run: bridge serve --config {result.config}",
+        f"Run: icbridge serve --config {result.config}",
     ]))
     return 0
 

@@ -1,4 +1,4 @@
-"""``bridge keys list|generate|stage|activate|retire|purge``: the signing-key lifecycle (bridge.keys.lifecycle).
+"""``icbridge keys list|generate|stage|activate|retire|purge``: the signing-key lifecycle (bridge.keys.lifecycle).
 
 Each command changes at most one step of the lifecycle; a refused step
 prints one ``bridge: error:`` line, exits 1 and leaves the key set as it was.
@@ -99,7 +99,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                                             validity_days=args.validity_days)
         view = key_lifecycle.KeyView(record, Certificate.from_pem(record.cert_pem))
     emit(args, {"kid": record.kid, **view.as_dict(now)},
-         f"{record.kid}\nGenerated (not yet published). Next: bridge keys stage {record.kid}")
+         f"{record.kid}\nGenerated (not yet published). Next: icbridge keys stage {record.kid}")
     return 0
 
 
@@ -114,7 +114,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     emit(args, {"kid": record.kid, "state": record.state},
          f"{record.kid} is pending: published in the metadata, not signing.\n"
          "Next: ask each SP to refresh our metadata (IC: its admin re-saves the metadata URL), wait "
-         f"keys.min_overlap, then: bridge keys activate {record.kid}")
+         f"keys.min_overlap, then: icbridge keys activate {record.kid}")
     return 0
 
 
@@ -137,7 +137,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
                 "evidence": [c.as_dict() for c in activation.evidence], "warnings": list(activation.warnings)},
          "\n".join([*_evidence_text(activation),
                     f"{kid} is active" + (f"; {retiring} is retiring (still published)." if retiring else "."),
-                    "Running nodes switch within 5 s. Later: bridge keys retire "
+                    "Running nodes switch within 5 s. Later: icbridge keys retire "
                     + (retiring or "KID") + " once every SP has the new certificate."]))
     return 0
 
@@ -146,7 +146,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
     record = _transition(args, lambda _s, store, now: key_lifecycle.retire(
         store, args.kid, now=now, actor=audit.os_actor()))
     emit(args, {"kid": record.kid, "state": record.state},
-         f"{record.kid} is retired: no longer published. Its files stay until: bridge keys purge {record.kid}")
+         f"{record.kid} is retired: no longer published. Its files stay until: icbridge keys purge {record.kid}")
     return 0
 
 

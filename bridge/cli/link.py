@@ -1,4 +1,4 @@
-"""``bridge link``: print a biller's IC redirect link (the same builder the launch uses)."""
+"""``icbridge link``: print a biller's IC redirect link (the same builder the launch uses)."""
 
 from __future__ import annotations
 

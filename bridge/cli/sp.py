@@ -1,4 +1,4 @@
-"""``bridge sp list|show|refresh``: the trusted service providers, where their metadata comes from, refreshing it.
+"""``icbridge sp list|show|refresh``: the trusted service providers, where their metadata comes from, refreshing it.
 
 ``list`` and ``show`` read the local sources and the cached copies of URL sources (no network);
 refresh times come from the status files the running bridge writes beside its cached copies.
@@ -116,7 +116,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     sources = _sources(args)
     sp = sources.registry.find(args.entity_id)
     if sp is None:
-        raise NotFound(f"no trusted service provider {args.entity_id} (see `bridge sp list`)")
+        raise NotFound(f"no trusted service provider {args.entity_id} (see `icbridge sp list`)")
     row = _row(sources, sp, full=True)
     emit(args, row, _text(row))
     return 0

@@ -7,7 +7,7 @@
     # redirect the payer's browser (or the iFrame) to launch.url within 60 seconds
 
 Partners without a back channel sign their own tickets with the partner secret
-that ``bridge billers add`` printed: ``partner_launch_url(...)``.
+that ``icbridge billers add`` printed: ``partner_launch_url(...)``.
 """
 
 from __future__ import annotations

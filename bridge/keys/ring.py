@@ -89,9 +89,9 @@ class KeyRing:
     def active(self) -> SigningKey:
         active = self._set.active
         if active is None:
-            raise ConfigError("no active signing key: run `bridge keys list` and activate one")
+            raise ConfigError("no active signing key: run `icbridge keys list` and activate one")
         return active
 
     def load_all_published(self) -> list[SigningKey]:
-        """Load every published key (used by `bridge check` to prove each file is usable)."""
+        """Load every published key (used by `icbridge check` to prove each file is usable)."""
         return [self._signing_key(r) for r in _publication_order(list(self._set.records))]

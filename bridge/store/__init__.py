@@ -32,7 +32,7 @@ __all__ = [
 
 
 def open_store(settings: Settings) -> SqlStore:
-    """The store ``[store]`` describes. Not migrated: call ``migrate()`` (or ``bridge db upgrade``)."""
+    """The store ``[store]`` describes. Not migrated: call ``migrate()`` (or ``icbridge db upgrade``)."""
     store = settings.store
     return open_store_url(store.url, base_dir=settings.base_dir, redis_url=store.redis_url, pool_size=store.pool_size)
 

@@ -12,7 +12,7 @@ rule of bridge.config.https_or_loopback.
 
 The last good copy of each URL source is written atomically to ``metadata.cache_dir`` with a
 small JSON status file beside it (last and next refresh, last error), so a restart without
-network trusts the same SPs and ``bridge sp list`` can show the refresh times. A refresh that
+network trusts the same SPs and ``icbridge sp list`` can show the refresh times. A refresh that
 fails keeps the last good copy, logs one line, counts ``bridge_sp_metadata_refreshes_total``
 with ``outcome="failed"``, and reports a readiness problem only once the copy is older than the
 source's ``max_staleness`` (or when there is no usable copy at all). Every change reaches the live
@@ -567,7 +567,7 @@ class MetadataSources:
         return True
 
     def _adopt_cache(self, state: SourceState, now: datetime) -> None:
-        """Another process (``bridge sp refresh``, another worker) wrote a newer copy: use it."""
+        """Another process (``icbridge sp refresh``, another worker) wrote a newer copy: use it."""
         stamp = _stamp(self._cache_path(state))
         if stamp is None or stamp == state.cache_stamp:
             return

@@ -84,7 +84,7 @@ def http_acs_allowed(settings: Settings) -> frozenset[str]:
 
 def load_registry(settings: Settings) -> ServiceProviderRegistry:
     """Every configured source: ``metadata/``, other files and folders, URL sources from their cached copies
-    (no network: bridge.trust.metadata_sources fetches in the background job or on ``bridge sp refresh``)."""
+    (no network: bridge.trust.metadata_sources fetches in the background job or on ``icbridge sp refresh``)."""
     from bridge.trust.metadata_sources import MetadataSources  # builds on this module
 
     return MetadataSources(settings).load()

@@ -1,4 +1,4 @@
-"""End to end in headless Chromium against a real `bridge serve`: the admin console and the IC simulator."""
+"""End to end in headless Chromium against a real `icbridge serve`: the admin console and the IC simulator."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def cache_duration(xml: bytes) -> str:
 
 @dataclass
 class Admin:
-    """What `bridge keys ...` does, with the harness's clock, followed by the node's key refresh."""
+    """What `icbridge keys ...` does, with the harness's clock, followed by the node's key refresh."""
 
     bridge: Any  # conftest.Harness
 

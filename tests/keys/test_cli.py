@@ -1,4 +1,4 @@
-"""`bridge keys ...` against a real instance: output, --json, and one-line errors that change nothing."""
+"""`icbridge keys ...` against a real instance: output, --json, and one-line errors that change nothing."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_no_expiry_warning_is_logged_far_from_expiry(sqlite_admin, caplog):
     assert caplog.records == []
 
 
-# --- `bridge check` and `bridge serve` -------------------------------------------------------------
+# --- `icbridge check` and `icbridge serve` -------------------------------------------------------------
 
 
 @pytest.fixture

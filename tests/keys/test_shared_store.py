@@ -1,7 +1,7 @@
 """A second bridge node sharing the store sees every transition at its next key refresh, without a restart.
 
 Nodes refresh every bridge.web.app.KEY_REFRESH_SECONDS (5 s) in their background loop; here the refresh is
-called directly, and one slow test runs a real `bridge serve` process and times it.
+called directly, and one slow test runs a real `icbridge serve` process and times it.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _wait_for(predicate, timeout: float) -> float:
 @pytest.mark.slow
 def test_a_running_bridge_process_picks_up_transitions_within_the_refresh_interval(sqlite_admin):
     bridge, port = sqlite_admin.bridge, _free_port()
-    bridge.trust(OneLoginSP())  # `bridge serve` refuses to start without a trusted SP for every biller
+    bridge.trust(OneLoginSP())  # `icbridge serve` refuses to start without a trusted SP for every biller
     bridge.store.delete_biller("demo")  # bound to the simulator, which this instance has switched off
     command = [str(Path(sys.executable).with_name("bridge")), "serve", "--config", str(bridge.init.config),
                "--port", str(port)]

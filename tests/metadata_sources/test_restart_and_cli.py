@@ -1,4 +1,4 @@
-"""The saved copy: a restart without network trusts it, a spoiled one is refused; ``bridge sp`` commands."""
+"""The saved copy: a restart without network trusts it, a spoiled one is refused; ``icbridge sp`` commands."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Two real ``bridge serve`` processes on one PostgreSQL schema: a cluster behind an imaginary load balancer.
+"""Two real ``icbridge serve`` processes on one PostgreSQL schema: a cluster behind an imaginary load balancer.
 
-Both nodes read the same ``bridge.toml`` (made by ``bridge init``'s code, ``store.url``
+Both nodes read the same ``bridge.toml`` (made by ``icbridge init``'s code, ``store.url``
 pointing at a fresh schema) and the same certs/ and metadata/ folders, as nodes on a
 shared volume would. ``base_url`` is node A's address and stands for the load balancer:
 launch URLs and SSO URLs are sent to whichever node the test picks, as a balancer would.
@@ -33,7 +33,7 @@ from bridge.clock import utcnow
 from bridge.instance import init_instance
 from bridge.store import SqlStore, open_store_url
 
-BRIDGE = Path(sys.executable).with_name("bridge")
+BRIDGE = Path(sys.executable).with_name("icbridge")
 BILLER = "city"
 START_TIMEOUT = 20.0
 

@@ -1,4 +1,4 @@
-"""``bridge db`` and ``bridge audit`` against a real instance configuration."""
+"""``icbridge db`` and ``icbridge audit`` against a real instance configuration."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The signing-key lifecycle in the admin console: every move goes through bridge.keys.lifecycle.
 
-Same functions, same guards and same audit rows as ``bridge keys``; the admin is the actor. After
+Same functions, same guards and same audit rows as ``icbridge keys``; the admin is the actor. After
 a move this node's key ring is refreshed at once (other nodes follow within their refresh interval).
 """
 
