@@ -1,1 +1,1 @@
-"""Benchmarks of the bridge's hot path (README, "Benchmark"); not part of the test suite."""
+"""Benchmarks of the bridge's hot path (docs/benchmark.md); not part of the test suite."""

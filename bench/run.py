@@ -2,11 +2,11 @@
 
 Usage: ``.venv/bin/python -m bench.run [--phase-seconds 3.5] [--max-requests 8000]``
 
-What runs (README, "Benchmark"):
+What runs (docs/benchmark.md):
 1. in-process references on one core: RSA-2048 PKCS#1 v1.5/SHA-256 signatures
    with ``cryptography`` (the floor), ``build_response`` alone, and pysaml2's
    IdP signing an assertion with the same key;
-2. a fresh ``bridge init`` instance under ``bridge serve`` (1 worker, then 2)
+2. a fresh ``icbridge init`` instance under ``icbridge serve`` (1 worker, then 2)
    on 127.0.0.1: complete SP-initiated logins (a fresh AuthnRequest with a
    valid session cookie in, the signed auto-POST page out) at concurrency 1,
    8 and 32, and metadata GETs; the load generator is a separate process;
@@ -254,7 +254,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  raw RSA again, after the HTTP phases        {after['per_second']:>10,.0f}  "
                      f"{after['mean_ms']:>7.3f}")
     lines.append("  (per CPU-second of the measuring process: contention from other work barely moves them)")
-    lines += ["", "HTTP, bridge serve on 127.0.0.1 (SP-initiated login: AuthnRequest in, signed POST page out)",
+    lines += ["", "HTTP, icbridge serve on 127.0.0.1 (SP-initiated login: AuthnRequest in, signed POST page out)",
               "  workers  conc   logins/s    p50 ms   p95 ms   p99 ms   server CPU ms/login   ok/failed  load"
               "  RSA/s next to it"]
     for phases in report["http"]:

@@ -219,7 +219,7 @@ class AdminSettings(_Section):
     @classmethod
     def _argon2(cls, value: str | None) -> str | None:
         if value is not None and value and not value.startswith("$argon2"):
-            raise ValueError("must be an argon2 hash (make one with `bridge admin hash`)")
+            raise ValueError("must be an argon2 hash (make one with `icbridge admin hash`)")
         return value or None
 
 
@@ -233,7 +233,7 @@ def hash_admin_secret(secret: str) -> str:
 
 class ServerSettings(_Section):
     # Worker threads per process for blocking work (store, RSA). Few win: the work holds the GIL
-    # except RSA and commits, and more threads only contend for it (README, "Benchmark").
+    # except RSA and commits, and more threads only contend for it (docs/benchmark.md).
     threads: int = Field(default=4, ge=2, le=64)
 
 
@@ -289,7 +289,7 @@ def load_settings(path: Path) -> Settings:
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file (run `bridge init DIR` first)") from None
+        raise ConfigError(f"{path}: no such configuration file (run `icbridge init DIR` first)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -1,4 +1,4 @@
-"""A bridge instance: its folder on disk (``bridge init``) and its running services (``open_instance``).
+"""A bridge instance: its folder on disk (``icbridge init``) and its running services (``open_instance``).
 
 ``open_instance`` wires the explicit dependencies once (settings, store, SP
 registry, key ring, IdP, session codec, clock, id factory); the web app and
@@ -137,7 +137,7 @@ def add_signing_key(
 
 
 def _config_text(base_url: str, store_url: str, admin_token_hash: str = "") -> str:
-    return f"""# SAML identity bridge instance (created by `bridge init`). Reference: README.md, "Configuration".
+    return f"""# SAML identity bridge instance (created by `icbridge init`). Reference: docs/configuration.md.
 [idp]
 base_url = "{base_url}"
 # entity_id defaults to <base_url>/saml/metadata
@@ -158,7 +158,7 @@ idle_timeout = "15m"
 dir = "certs"
 
 [admin]
-# argon2 hash of the admin console token printed once by `bridge init` (`bridge admin hash` makes new ones).
+# argon2 hash of the admin console token printed once by `icbridge init` (`icbridge admin hash` makes new ones).
 token_hash = "{admin_token_hash}"
 
 [metadata]
@@ -208,7 +208,7 @@ def init_instance(
         record = add_signing_key(store, settings, now=now, state=ACTIVE)
         store.record_audit(
             audit.AuditEvent(at=now, event=audit.KEY_TRANSITION, outcome="ok", actor=audit.os_actor(),
-                             detail=f"{record.kid}: created active by bridge init")
+                             detail=f"{record.kid}: created active by icbridge init")
         )
         sp = sp_entity_id or f"{settings.idp.base_url}{SIMULATOR_SP_PATH}"
         biller = validate_biller(

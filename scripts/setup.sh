@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the bridge and its tests need from the project's own files:
-# Debian packages (xmlsec1 for the signature cross-check, chromium for the page tests)
+# Debian packages (xmlsec1 for the signature cross-check, chromium for the page tests, Node for the JS test peers)
 # and a virtualenv at .venv with the package and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v xmlsec1 >/dev/null 2>&1 || need_apt+=(xmlsec1)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -22,5 +24,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# Node test peers (axe-core, node-saml), pinned by tests/js/package-lock.json.
+if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 # xmlsec and lxml must share one libxml2 (SAML-NOTES): fail early and clearly if they do not.
 .venv/bin/python -c "import lxml.etree, xmlsec; print('setup: lxml', lxml.etree.LXML_VERSION, 'xmlsec', xmlsec.__version__)"

@@ -45,14 +45,15 @@ log = logging.getLogger(__name__)
 GENERATED = "generated"
 STATES = (GENERATED, PENDING, ACTIVE, RETIRING, RETIRED)
 SCHEDULER = "scheduler"
-_RACE = "another admin or node changed the key set at the same time; nothing changed: run `bridge keys list` and retry"
+_RACE = ("another admin or node changed the key set at the same time; nothing changed: "
+         "run `icbridge keys list` and retry")
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class KeyView:
-    """A key as `bridge keys list` shows it."""
+    """A key as `icbridge keys list` shows it."""
 
     record: KeyRecord
     certificate: Certificate
@@ -90,7 +91,7 @@ def find_key(store: Store, kid: str) -> KeyRecord:
     for record in store.list_keys():
         if record.kid == kid:
             return record
-    raise NotFound(f"no signing key {kid!r}: run `bridge keys list`")
+    raise NotFound(f"no signing key {kid!r}: run `icbridge keys list`")
 
 
 # --- transitions --------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def activate(store: Store, settings: Settings, kid: str, *, now: datetime, actor
     """
     record = find_key(store, kid)
     _require(record, (PENDING,), "activate",
-             "stage it first (`bridge keys stage KID`)" if record.state == GENERATED else "only a pending key can")
+             "stage it first (`icbridge keys stage KID`)" if record.state == GENERATED else "only a pending key can")
     certificate = Certificate.from_pem(record.cert_pem)
     if certificate.not_after <= now:
         raise KeyLifecycleError(f"cannot activate key {kid}: its certificate expired on "
@@ -296,7 +297,7 @@ def _files(settings: Settings, record: KeyRecord) -> list[Path]:
 def purge(store: Store, settings: Settings, kid: str, *, now: datetime, actor: str) -> list[Path]:
     """Delete a retired (or never published) key's record and its files in ``keys.dir``; return the files removed."""
     record = find_key(store, kid)
-    _require(record, (RETIRED, GENERATED), "purge", "retire it first (`bridge keys retire KID`)")
+    _require(record, (RETIRED, GENERATED), "purge", "retire it first (`icbridge keys retire KID`)")
     directory = settings.path(settings.keys.dir).resolve()
     files = [p for p in _files(settings, record) if p.resolve().is_relative_to(directory)]
     store.delete_key(kid)
@@ -334,7 +335,7 @@ def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[
         if not any(c.last_fetch for c in rollover_evidence(store, record.kid, since=record.published_at)):
             # Unattended, never switch to a key no SP has seen: that would lock payers out.
             done.append(f"holding {record.kid}: no client has fetched metadata listing it yet; ask each SP to "
-                        f"refresh (IC: re-save the metadata URL) or run `bridge keys activate {record.kid}`")
+                        f"refresh (IC: re-save the metadata URL) or run `icbridge keys activate {record.kid}`")
             continue
         activation = activate(store, settings, record.kid, now=now, actor=SCHEDULER)
         done.append(f"activated {record.kid} (published for {_hours(_published_for(record, now))})")
@@ -377,7 +378,7 @@ def expiry_warnings(store: Store, settings: Settings, *, now: datetime) -> list[
                          f"{view.certificate.not_after:%Y-%m-%d}")
         elif left < horizon and view.state != RETIRING:
             lines.append(f"{view.state} signing certificate {view.kid} expires in {left.days} days "
-                         f"({view.certificate.not_after:%Y-%m-%d}); rotate it (README, rotation runbook)")
+                         f"({view.certificate.not_after:%Y-%m-%d}); rotate it (docs/rotation-runbook.md)")
     return lines
 
 

@@ -23,7 +23,7 @@ from bridge.web.offload import Offload
 from bridge.web.security import EdgeMiddleware
 
 log = logging.getLogger("bridge.web")
-KEY_REFRESH_SECONDS = 5  # how soon a node sees another node's key transition (README, "Scale-out")
+KEY_REFRESH_SECONDS = 5  # how soon a node sees another node's key transition (docs/deployment.md)
 
 # Feature modules add their routes and background jobs here (admin console, simulator, SP refresh).
 RouteFactory = Callable[[Instance], Iterable[BaseRoute]]
@@ -124,7 +124,7 @@ def app_from_settings(settings: Settings) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """uvicorn factory for ``bridge serve`` (each worker process builds its own instance and logging)."""
+    """uvicorn factory for ``icbridge serve`` (each worker process builds its own instance and logging)."""
     from bridge.logs import configure_logging
 
     settings = load_settings(default_config_path(os.environ.get("BRIDGE_CONFIG")))

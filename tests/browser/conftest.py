@@ -1,8 +1,8 @@
-"""A real `bridge serve` on 127.0.0.1, a partner portal on another port, and headless Debian Chromium.
+"""A real `icbridge serve` on 127.0.0.1, a partner portal on another port, and headless Debian Chromium.
 
 Portal and bridge are both on 127.0.0.1 (different ports): the same site, as in DOMAIN.md's "portal and
 bridge share a site" case, so the bridge's plain-http SameSite=Lax session cookie works inside the frame.
-Screenshots go to artifacts/screenshots/ (README, "Admin console, simulator and observability").
+Screenshots go to artifacts/screenshots/ (docs/admin-console.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-BRIDGE = str(Path(sys.executable).with_name("bridge"))
+BRIDGE = str(Path(sys.executable).with_name("icbridge"))
 
 
 def free_port() -> int:
@@ -79,7 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             except httpx.TransportError:
                 pass
             assert process.poll() is None, (tmp_path / "bridge.log").read_text()
-            assert time.monotonic() < deadline, "bridge serve did not start in 30 s"
+            assert time.monotonic() < deadline, "icbridge serve did not start in 30 s"
             time.sleep(0.2)
         yield Served(base_url=base_url, config=Path(info["config"]), init=info, process=process)
     finally:
