@@ -93,7 +93,7 @@ def test_a_running_bridge_process_picks_up_transitions_within_the_refresh_interv
     bridge, port = sqlite_admin.bridge, _free_port()
     bridge.trust(OneLoginSP())  # `icbridge serve` refuses to start without a trusted SP for every biller
     bridge.store.delete_biller("demo")  # bound to the simulator, which this instance has switched off
-    command = [str(Path(sys.executable).with_name("bridge")), "serve", "--config", str(bridge.init.config),
+    command = [str(Path(sys.executable).with_name("icbridge")), "serve", "--config", str(bridge.init.config),
                "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}/saml/metadata"
