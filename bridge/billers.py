@@ -20,7 +20,7 @@ from typing import Any
 
 from bridge.config import IC_LINK_BASE, https_or_loopback
 from bridge.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
-from bridge.invoicecloud import DEEP_LINKS, resolve_deep_link, resolve_view_mode
+from bridge.invoicecloud.links import DEEP_LINKS, resolve_deep_link, resolve_view_mode
 from bridge.store.base import ApiKeyRecord, BillerRecord, Store
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: "$" would accept a trailing newline

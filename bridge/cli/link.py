@@ -8,7 +8,7 @@ from bridge.billers import get_biller
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.delegation.launches import ACCOUNT_RE
 from bridge.errors import ValidationError
-from bridge.invoicecloud import build_link, deep_link_page, resolve_view_mode
+from bridge.invoicecloud.links import build_link, deep_link_page, resolve_view_mode
 from bridge.store import open_store
 
 

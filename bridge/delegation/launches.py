@@ -19,7 +19,7 @@ from bridge.billers import FLOWS, Biller
 from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import ValidationError
 from bridge.identity import Identity
-from bridge.invoicecloud import build_link, resolve_login_type, resolve_view_mode
+from bridge.invoicecloud.links import build_link, resolve_login_type, resolve_view_mode
 
 LAUNCH_PATH = "/launch"
 # RFC 5321 limits, and a conservative syntax: IC provisions accounts from this value.

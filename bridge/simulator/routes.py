@@ -24,7 +24,7 @@ from bridge.billers import Biller, biller_from_record, get_biller_by_guid
 from bridge.delegation.launches import ACCOUNT_RE
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
-from bridge.invoicecloud import build_link, deep_link_page, resolve_view_mode
+from bridge.invoicecloud.links import build_link, deep_link_page, resolve_view_mode
 from bridge.simulator.sp import ACS_PATH, LINK_PATH, METADATA_PATH, PREFIX, SimulatorSP
 from bridge.web.offload import in_thread
 from bridge.web.pages import render

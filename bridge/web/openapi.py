@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.invoicecloud import DEEP_LINK_BY_NAME
+from bridge.invoicecloud.links import DEEP_LINK_BY_NAME
 
 _ERROR = {
     "type": "object",

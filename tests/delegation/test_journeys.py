@@ -8,7 +8,7 @@ import pytest
 from ic_standin import LINK_BASE, ICStandIn
 from saml_peers import OneLoginSP, PySaml2SP
 
-from bridge.invoicecloud import DEEP_LINK_BY_NAME
+from bridge.invoicecloud.links import DEEP_LINK_BY_NAME
 
 PAYER = {"email": "pat.payer@example.com", "account_number": "101Invoice"}
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from bridge.billers import Biller
 from bridge.delegation.launches import validate_launch
 from bridge.errors import BridgeError
-from bridge.invoicecloud import resolve_deep_link, resolve_login_type, resolve_view_mode
+from bridge.invoicecloud.links import resolve_deep_link, resolve_login_type, resolve_view_mode
 from bridge.saml import bindings
 from bridge.saml.authn_request import parse_authn_request
 

@@ -23,7 +23,7 @@ from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, ValidationError
 from bridge.idp import METADATA_PATH, SSO_PATH
 from bridge.instance import Instance
-from bridge.invoicecloud import DEEP_LINKS, build_link, deep_link_page
+from bridge.invoicecloud.links import DEEP_LINKS, build_link, deep_link_page
 from bridge.saml.assertions import NAMEID_EMAIL
 from bridge.store.base import AuditEvent
 from bridge.web.admin.auth import admin_page

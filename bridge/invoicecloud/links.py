@@ -1,4 +1,4 @@
-"""Invoice Cloud specifics: deep-link IDs, ViewMode, LoginType mapping and the SSO redirect link.
+"""IC link specifics: deep-link IDs, ViewMode, LoginType mapping and the SSO redirect link.
 
 Deep-link IDs are data, not a closed enum: IC's list may grow, so unknown
 positive IDs pass where a biller allows them (DOMAIN.md).
