@@ -21,6 +21,7 @@ from typing import Any
 from bridge.config import IC_LINK_BASE, https_or_loopback
 from bridge.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from bridge.invoicecloud.links import DEEP_LINKS, resolve_deep_link, resolve_view_mode
+from bridge.secrets_at_rest import Sealed
 from bridge.store.base import ApiKeyRecord, BillerRecord, Store
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: "$" would accept a trailing newline
@@ -45,6 +46,11 @@ class Biller:
     return_url: str | None = None
     return_site_name: str | None = None
     css_url: str | None = None
+    # IC's web services (bridge.invoicecloud.credentials): secrets sealed at rest, never in clear here.
+    ic_api_key: Sealed | None = None
+    ic_web_service_key: Sealed | None = None
+    ic_api_base: str | None = None  # overrides [invoicecloud] api_base (the simulator, tests)
+    payment_webhook: str | None = None  # where accepted PostBacks are delivered (bridge.payments)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -60,6 +66,10 @@ class Biller:
             "return_url": self.return_url,
             "return_site_name": self.return_site_name,
             "css_url": self.css_url,
+            "ic_api_key": self.ic_api_key.to_json() if self.ic_api_key else None,
+            "ic_web_service_key": self.ic_web_service_key.to_json() if self.ic_web_service_key else None,
+            "ic_api_base": self.ic_api_base,
+            "payment_webhook": self.payment_webhook,
         }
 
     def record(self, created_at: datetime | None = None) -> BillerRecord:
@@ -100,7 +110,7 @@ def validate_biller(biller: Biller) -> Biller:
         ("view_mode", lambda: resolve_view_mode(biller.view_mode)),
         ("portal_origins", lambda: [_origin(o) for o in biller.portal_origins]),
     ]
-    for name in ("login_url", "return_url", "css_url"):
+    for name in ("login_url", "return_url", "css_url", "ic_api_base", "payment_webhook"):
         value = getattr(biller, name)
         if value:
             checks.append((name, lambda value=value: https_or_loopback(value)))
@@ -125,6 +135,9 @@ def biller_from_record(record: BillerRecord) -> Biller:
     for name in ("allowed_deep_links", "portal_origins"):
         if name in options:
             options[name] = tuple(options[name])
+    for name in ("ic_api_key", "ic_web_service_key"):
+        if options.get(name) is not None:
+            options[name] = Sealed.from_json(options[name])
     return Biller(name=record.name, biller_guid=record.biller_guid, sp_entity_id=record.sp_entity_id, **options)
 
 

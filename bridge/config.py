@@ -19,9 +19,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from bridge.errors import ConfigError
+from bridge.secrets_at_rest import check_secret
 
 DEFAULT_CONFIG_NAME = "bridge.toml"
 IC_LINK_BASE = "https://sso.invoicecloud.com/saml"
+IC_API_BASE = "https://www.invoicecloud.com"
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -237,6 +239,26 @@ class ServerSettings(_Section):
     threads: int = Field(default=4, ge=2, le=64)
 
 
+class InvoiceCloudSettings(_Section):
+    """IC's web services (Cloud Payments V2, Remote Authentication): where they are and how we reach them."""
+
+    api_base: str = IC_API_BASE  # a biller's ic_api_base overrides it (the simulator, tests)
+    # Encrypt the billers' IC credentials at rest (bridge.secrets_at_rest); newest last encrypts, all decrypt.
+    secrets: list[str] = Field(default_factory=list)
+    connect_timeout: float = Field(default=5.0, gt=0, le=60)  # seconds to open a connection to IC
+    read_timeout: float = Field(default=20.0, gt=0, le=30)  # seconds to wait for IC's answer (CONTRACT: <= 30)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return https_or_loopback(value.rstrip("/"))
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        return [check_secret(secret) for secret in value]
+
+
 class SimulatorSettings(_Section):
     enabled: bool = False
 
@@ -259,6 +281,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    invoicecloud: InvoiceCloudSettings = Field(default_factory=InvoiceCloudSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = Path(".")
@@ -272,7 +295,7 @@ class Settings(_Section):
 
 
 _DEFAULT_SP = SpSettings()
-_SECRET_FIELDS = (("tickets", "secrets"), ("session", "secrets"))
+_SECRET_FIELDS = (("tickets", "secrets"), ("session", "secrets"), ("invoicecloud", "secrets"))
 
 
 def _format_errors(exc: PydanticValidationError, source: Path) -> str:

@@ -157,6 +157,12 @@ idle_timeout = "15m"
 [keys]
 dir = "certs"
 
+[invoicecloud]
+# IC's web services. api_base = "https://www.invoicecloud.com" (each biller may override it).
+# Encrypts the billers' IC API and web service keys in the database; newest last encrypts, all decrypt.
+# Prefer "env:NAME" or "file:PATH" in production; rotate with `icbridge billers reseal` (docs/payments.md).
+secrets = ["{secrets.token_urlsafe(32)}"]
+
 [admin]
 # argon2 hash of the admin console token printed once by `icbridge init` (`icbridge admin hash` makes new ones).
 token_hash = "{admin_token_hash}"

@@ -7,10 +7,12 @@ import argparse
 from bridge import audit
 from bridge.billers import Biller, biller_from_record, issue_api_key, validate_biller
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
+from bridge.cli.ic_options import add_ic_options, apply_ic_options, register_reseal
 from bridge.clock import utcnow
 from bridge.config import IC_LINK_BASE
 from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, NotFound, ValidationError
+from bridge.invoicecloud.credentials import masked
 from bridge.store import open_store
 from bridge.store.base import AuditEvent
 from bridge.trust.service_providers import load_registry
@@ -31,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--return-site-name", default=None)
     add.add_argument("--flow", default="sp-initiated", choices=("sp-initiated", "idp-initiated"))
     add.add_argument("--allow-unknown-deep-links", action="store_true")
+    add_ic_options(add)
     add_config(add)
     add_json(add)
     add.set_defaults(func=cmd_add)
@@ -45,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config(remove)
     add_json(remove)
     remove.set_defaults(func=cmd_remove)
+
+    register_reseal(billers)
 
 
 def parse_login_types(pairs: list[str]) -> dict[str, str]:
@@ -71,6 +76,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         return_site_name=args.return_site_name, flow=args.flow,
         allow_unknown_deep_links=args.allow_unknown_deep_links,
     ))
+    biller = apply_ic_options(biller, args, settings)
     now = utcnow()
     store = open_store(settings)
     try:
@@ -101,7 +107,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     rows = [{"name": b.name, "biller_guid": b.biller_guid, "sp": b.sp_entity_id, "view_mode": b.view_mode,
-             "login_types": b.login_types, "link_base": b.link_base} for b in billers]
+             "login_types": b.login_types, "link_base": b.link_base, **masked(b)} for b in billers]
     text = "\n".join(f"{b.name:20} {b.biller_guid}  {b.sp_entity_id}" for b in billers) or "no billers"
     emit(args, {"billers": rows}, text)
     return 0

@@ -27,6 +27,7 @@ from bridge.invoicecloud.links import DEEP_LINKS, build_link, deep_link_page
 from bridge.saml.assertions import NAMEID_EMAIL
 from bridge.store.base import AuditEvent
 from bridge.web.admin.auth import admin_page
+from bridge.web.admin.ic_fields import apply_ic_form
 from bridge.web.admin.views import admin_render
 from bridge.web.offload import in_thread
 
@@ -108,6 +109,7 @@ async def new_biller(request: Request) -> Response:
 
 def _create(instance: Instance, request: Request, form: FormData) -> tuple[Biller, str]:
     biller = biller_from_form(form, name=str(form.get("name") or "").strip())
+    biller = apply_ic_form(instance.settings, form, biller, None)
     _check_sp(instance, biller)
     store = instance.store
     if store.get_biller(biller.name) is not None:
@@ -151,7 +153,7 @@ async def edit_biller(request: Request) -> Response:
 def _update(instance: Instance, request: Request, name: str, form: FormData) -> Biller:
     current = get_biller(instance.store, name)
     record = instance.store.get_biller(name)
-    biller = biller_from_form(form, name=name)
+    biller = apply_ic_form(instance.settings, form, biller_from_form(form, name=name), current)
     if biller.sp_entity_id != current.sp_entity_id:
         _check_sp(instance, biller)
     if biller.biller_guid != current.biller_guid:
