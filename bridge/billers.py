@@ -18,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bridge.config import IC_LINK_BASE, https_or_loopback
+from bridge.config import IC_LINK_BASE
 from bridge.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from bridge.invoicecloud.links import DEEP_LINKS, resolve_deep_link, resolve_view_mode
 from bridge.secrets_at_rest import Sealed
 from bridge.store.base import ApiKeyRecord, BillerRecord, Store
+from bridge.urls import https_or_loopback
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: "$" would accept a trailing newline
 API_KEY_PREFIX = "bk"

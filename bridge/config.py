@@ -13,13 +13,13 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from bridge.errors import ConfigError
 from bridge.secrets_at_rest import check_secret
+from bridge.urls import https_or_loopback
 
 DEFAULT_CONFIG_NAME = "bridge.toml"
 IC_LINK_BASE = "https://sso.invoicecloud.com/saml"
@@ -66,17 +66,6 @@ def resolve_secret(value: str, *, base_dir: Path) -> str:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def https_or_loopback(url: str) -> str:
-    """An endpoint we post to or redirect to: https, or plain http only on loopback (development)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and (host in {"localhost", "::1"} or host.startswith("127.")):
-        return url
-    raise ValueError(f"{url!r} must be an https URL (plain http only for localhost)")
 
 
 class IdpSettings(_Section):

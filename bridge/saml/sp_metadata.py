@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from lxml import etree
 
-from bridge.config import https_or_loopback
 from bridge.errors import ConfigError, SamlError
 from bridge.keys.material import Certificate
 from bridge.saml.bindings import POST, REDIRECT
 from bridge.saml.xml import DS, MD, METADATA_XSD, parse_untrusted, parse_xs_datetime, text_of, validate
+from bridge.urls import http_url, https_or_loopback
 
 KEY_USE_SIGNING = "signing"
 KEY_USE_ENCRYPTION = "encryption"
@@ -111,9 +110,9 @@ def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) 
         try:
             if not allow_http:
                 https_or_loopback(endpoint.location)
-            elif (parts := urlsplit(endpoint.location)).scheme not in ("http", "https") or not parts.hostname:
+            else:
                 # allow_http_acs relaxes https to http only: javascript: or data: would run in our POST page.
-                raise ValueError(f"{endpoint.location!r} must be an http(s) URL")
+                http_url(endpoint.location)
             acs.append(endpoint)
         except ValueError as exc:
             warnings.append(f"{entity_id}: AssertionConsumerService ignored: {exc}")

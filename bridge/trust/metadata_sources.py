@@ -8,7 +8,7 @@ expected entity IDs (an unexpected SP is dropped, a missing expected one refuses
 and, when a signing certificate is pinned, to the metadata's enveloped signature. Expired
 metadata (``validUntil``, SAML Metadata 2.1) is never used; ``cacheDuration`` brings the next
 refresh forward. Plain http is accepted only for loopback hosts (development and tests), the
-rule of bridge.config.https_or_loopback.
+rule of bridge.urls.https_or_loopback.
 
 The last good copy of each URL source is written atomically to ``metadata.cache_dir`` with a
 small JSON status file beside it (last and next refresh, last error), so a restart without
@@ -43,13 +43,14 @@ import httpx
 from lxml import etree
 
 from bridge.clock import Clock, utcnow
-from bridge.config import MetadataSource, Settings, https_or_loopback
+from bridge.config import MetadataSource, Settings
 from bridge.errors import ConfigError, NotFound, SamlError, SignatureError
 from bridge.keys.material import Certificate
 from bridge.saml.signing import verify_enveloped
 from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata, parse_valid_until
 from bridge.saml.xml import DS, MD, parse_untrusted, text_of
 from bridge.trust.service_providers import METADATA_SUFFIXES, ServiceProviderRegistry, http_acs_allowed
+from bridge.urls import https_or_loopback
 
 if TYPE_CHECKING:
     from bridge.instance import Instance
