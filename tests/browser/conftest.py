@@ -1,8 +1,11 @@
 """A real `icbridge serve` on 127.0.0.1, a partner portal on another port, and headless Debian Chromium.
 
-Portal and bridge are both on 127.0.0.1 (different ports): the same site, as in DOMAIN.md's "portal and
-bridge share a site" case, so the bridge's plain-http SameSite=Lax session cookie works inside the frame.
-Screenshots go to artifacts/screenshots/ (docs/admin-console.md).
+``served`` + ``portal``: portal and bridge both on 127.0.0.1 (different ports), over plain http: the same
+site, as in DOMAIN.md's "portal and bridge share a site" case, so the bridge's SameSite=Lax session cookie
+works inside the frame. ``cross_site``: the bridge over https at ``sso.test`` and a portal at
+``portal.test`` (another site) and ``portal.sso.test`` (the same site), with Chromium profiles that apply
+real third-party-cookie rules (tests/browser/cross_site.py). Screenshots go to artifacts/screenshots/
+(docs/admin-console.md).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -22,6 +26,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from .cross_site import BRIDGE_HOST, TlsPortal, launch_profile, make_tls, serve_portal, start_tls_bridge
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,6 +48,8 @@ class Served:
     config: Path
     init: dict[str, Any]
     process: subprocess.Popen[bytes]
+    api_base: str = ""  # where this test process reaches the API, when base_url's host resolves only in Chromium
+    verify: ssl.SSLContext | bool = True  # trusts the CA of a TLS bridge
 
     def cli(self, *args: str) -> dict[str, Any]:
         out = subprocess.run([BRIDGE, *args, "--config", str(self.config), "--json"], capture_output=True,
@@ -51,8 +59,9 @@ class Served:
 
     def create_login(self, biller: str, api_key: str, **body: Any) -> str:
         payer = {"email": "pat.payer@example.com", "account_number": "101Invoice", "role": "owner"}
-        answer = httpx.post(f"{self.base_url}/api/v1/logins", json={"biller": biller, **payer, **body},
-                            headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+        answer = httpx.post(f"{self.api_base or self.base_url}/api/v1/logins",
+                            json={"biller": biller, **payer, **body},
+                            headers={"Authorization": f"Bearer {api_key}"}, timeout=10, verify=self.verify)
         assert answer.status_code == 201, answer.text
         return str(answer.json()["url"])
 
@@ -123,15 +132,82 @@ def portal() -> Iterator[Portal]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright driver per module, shared by ``browser`` and ``cross_site`` (one per thread at most)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/setup.sh does, as root)")
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@dataclass
+class CrossSite:
+    """The bridge at ``https://sso.test:<port>``, a portal on another site and on the same site, and
+    Chromium profiles per cookie regime (``"partitioned"``, ``"blocked"``; see tests/browser/cross_site.py).
+
+    ``bridge`` is a :class:`Served` (``cli``, ``create_login`` work as with ``served``); ``portal.embed``
+    writes a page that frames a URL; ``page(regime, viewport)`` opens a tab in that regime's profile."""
+
+    bridge: Served
+    portal: TlsPortal
+    directory: Path
+    playwright: Any
+    contexts: dict[str, Any] = field(default_factory=dict)
+
+    def context(self, regime: str = "partitioned") -> Any:
+        if regime not in self.contexts:
+            self.contexts[regime] = launch_profile(
+                self.playwright, regime, self.directory / f"chromium-{regime}", executable=CHROMIUM,
+                args=CHROMIUM_ARGS,
+            )
+        return self.contexts[regime]
+
+    def page(self, regime: str = "partitioned", viewport: dict[str, int] | None = None) -> Any:
+        page = self.context(regime).new_page()
+        if viewport:
+            page.set_viewport_size(viewport)
+        return page
+
+
+@pytest.fixture(scope="module")
+def cross_site_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -> Iterator[CrossSite]:
+    directory = tmp_path_factory.mktemp("cross-site")
+    tls = make_tls(directory)
+    port = free_port()
+    base_url = f"https://{BRIDGE_HOST}:{port}"
+    init = subprocess.run([BRIDGE, "init", str(directory / "instance"), "--base-url", base_url, "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    info = json.loads(init.stdout)
+    process = start_tls_bridge(Path(info["config"]), tls, port, directory / "bridge.log")
+    bridge = Served(base_url=base_url, config=Path(info["config"]), init=info, process=process,
+                    api_base=f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(tls.ca)))
+    rig: CrossSite | None = None
+    try:
+        with serve_portal(tls, free_port()) as portal:
+            rig = CrossSite(bridge=bridge, portal=portal, directory=directory, playwright=playwright_driver)
+            yield rig
+    finally:
+        for context in (rig.contexts.values() if rig else ()):
+            context.close()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def cross_site(cross_site_rig: CrossSite) -> Iterator[CrossSite]:
+    """The module's rig (one bridge, one portal, the Chromium profiles) with no portal pages yet."""
+    cross_site_rig.portal.pages.clear()
+    yield cross_site_rig
