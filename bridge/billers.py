@@ -156,6 +156,18 @@ def get_biller_by_guid(store: Store, biller_guid: str) -> Biller:
     return biller_from_record(record)
 
 
+def changed_fields(old: Biller, new: Biller) -> list[str]:
+    """The names of the fields that differ, for the ``biller.changed`` audit row."""
+    return [name for name in Biller.__dataclass_fields__ if getattr(old, name) != getattr(new, name)]
+
+
+def check_unique_guid(store: Store, biller: Biller) -> None:
+    """One BillerGUID belongs to one biller (IC's SP tells billers apart by it)."""
+    other = store.get_biller_by_guid(biller.biller_guid)
+    if other is not None and other.name != biller.name:
+        raise ValidationError("biller_guid", f"{biller.biller_guid} is already registered to biller {other.name!r}")
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -1,20 +1,22 @@
-"""The ``bridge`` command line: a thin layer over the same functions the service uses.
+"""The ``icbridge`` command line: a thin layer over the same functions the service uses.
 
 Each feature owns a module here with ``register(subparsers)``, which adds its
 commands and sets ``func`` to a handler ``(args) -> int``. Errors become one
-line on stderr and exit code 1 (2 for usage errors, as argparse does).
+line on stderr and exit code 1 (2 for usage errors, as argparse does). A reader that goes away
+(``icbridge audit export | head``) ends the command quietly, as it would end ``cat``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from bridge.errors import BridgeError
 
-COMMAND_MODULES = ("instance", "billers", "link", "keys", "db", "audit", "sp", "admin")
+COMMAND_MODULES = ("instance", "billers", "setup_sheet", "link", "keys", "db", "audit", "sp", "admin")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +37,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except BridgeError as exc:
         for line in str(exc.detail).splitlines() or [exc.code]:
-            print(f"bridge: error: {line}", file=sys.stderr)
+            print(f"icbridge: error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _closed_pipe() -> int:
+    """stdout's reader is gone: point stdout at /dev/null so the exit flush cannot fail again (Python docs'
+    recipe for SIGPIPE) and exit as a process killed by SIGPIPE would (128 + 13)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":

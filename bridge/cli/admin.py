@@ -18,7 +18,8 @@ from bridge.errors import ValidationError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    admin = sub.add_parser("admin", help="admin console credentials").add_subparsers(dest="admin_cmd", required=True)
+    admin = sub.add_parser("admin", help="admin console credentials").add_subparsers(
+        dest="admin_cmd", metavar="COMMAND", required=True)
     hashing = admin.add_parser("hash", help="print the argon2 hash of a password or token (read from stdin)")
     hashing.add_argument("--new-token", action="store_true", help="generate a random admin token and hash it")
     add_json(hashing)

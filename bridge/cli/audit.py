@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     export = commands.add_parser("export", help="every matching event, as JSON lines or CSV")
     _add_filters(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                        help="JSON lines (default) or CSV with a header row")
     export.add_argument("--output", metavar="FILE", help="write here (mode 0600) instead of stdout")
     export.set_defaults(func=_export)
 
@@ -47,6 +48,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         "--since", type=parse_since, metavar="ISO|DURATION", help="an ISO 8601 time, or a duration ago (24h, 30m)"
     )
     parser.add_argument("--biller", metavar="NAME", help="only this biller's events")
+    parser.add_argument("--event", metavar="EVENT",
+                        help="only this event (login.issued) or family of events (login: login.issued, login.refused)")
 
 
 def parse_since(value: str, *, now: datetime | None = None) -> datetime:
@@ -64,7 +67,7 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
 
 def _tail(args: argparse.Namespace) -> int:
     with opened_store(settings_from_args(args)) as store:
-        events = store.audit_events(since=args.since, biller=args.biller, limit=max(args.lines, 0))
+        events = store.audit_events(since=args.since, biller=args.biller, event=args.event, limit=max(args.lines, 0))
     rows = [as_row(event) for event in events]
     emit(args, {"count": len(rows), "events": rows}, "\n".join(_line(row) for row in rows) or "(no events)")
     return 0
@@ -82,7 +85,7 @@ def _printable(text: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     with opened_store(settings_from_args(args)) as store, _output(args.output) as out:
-        events = store.iter_audit(since=args.since, biller=args.biller)
+        events = store.iter_audit(since=args.since, biller=args.biller, event=args.event)
         counted = _Counted(events)
         for chunk in export_lines(counted, args.format):
             out.write(chunk)

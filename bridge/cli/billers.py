@@ -1,50 +1,66 @@
-"""``icbridge billers add|list|remove``: registering billers and issuing their partner API keys."""
+"""``icbridge billers add|update|list|remove``: registering billers and issuing their partner API keys.
+
+``add`` and ``update`` take the same options: the table in bridge.cli.biller_options and IC's web-service
+credentials (bridge.cli.ic_options, which seals secrets and so needs the instance's settings).
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from bridge import audit
-from bridge.billers import Biller, biller_from_record, issue_api_key, validate_biller
-from bridge.cli.common import add_config, add_json, emit, settings_from_args
+from bridge.billers import (
+    Biller,
+    biller_from_record,
+    changed_fields,
+    check_unique_guid,
+    get_biller,
+    issue_api_key,
+    validate_biller,
+)
+from bridge.cli.biller_options import add_biller_options, biller_changes, parse_login_types
+from bridge.cli.common import add_config, add_json, emit, settings_from_args, table
 from bridge.cli.ic_options import add_ic_options, apply_ic_options, register_reseal
 from bridge.clock import utcnow
-from bridge.config import IC_LINK_BASE
+from bridge.config import Settings
 from bridge.delegation.tickets import partner_secret
-from bridge.errors import BridgeError, NotFound, ValidationError
+from bridge.errors import BridgeError, NotFound
 from bridge.invoicecloud.credentials import masked
+from bridge.instance import SIMULATOR_SP_PATH
 from bridge.store import open_store
-from bridge.store.base import AuditEvent
+from bridge.store.base import AuditEvent, Store
 from bridge.trust.service_providers import load_registry
+
+__all__ = ["parse_login_types", "register"]  # parse_login_types: the admin console's form uses it too
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    billers = sub.add_parser("billers", help="manage billers").add_subparsers(dest="billers_cmd", required=True)
+    billers = sub.add_parser("billers", help="manage billers").add_subparsers(
+        dest="billers_cmd", metavar="COMMAND", required=True)
     add = billers.add_parser("add", help="register a biller and print its partner API key")
-    add.add_argument("name")
-    add.add_argument("--biller-guid", required=True)
-    add.add_argument("--sp", required=True, metavar="ENTITY_ID", help="entity ID of the SP (trusted metadata)")
-    add.add_argument("--link-base", default=IC_LINK_BASE)
-    add.add_argument("--login-type", action="append", default=[], metavar="ROLE=VALUE")
-    add.add_argument("--view-mode", type=int, default=1, choices=(0, 1))
-    add.add_argument("--portal-origin", action="append", default=[], metavar="ORIGIN")
-    add.add_argument("--login-url", default=None)
-    add.add_argument("--return-url", default=None)
-    add.add_argument("--return-site-name", default=None)
-    add.add_argument("--flow", default="sp-initiated", choices=("sp-initiated", "idp-initiated"))
-    add.add_argument("--allow-unknown-deep-links", action="store_true")
+    add.add_argument("name", metavar="NAME", help="short name: lower-case letters, digits and dashes")
+    add_biller_options(add, updating=False)
     add_ic_options(add)
     add_config(add)
     add_json(add)
     add.set_defaults(func=cmd_add)
 
-    listing = billers.add_parser("list", help="list billers")
+    update = billers.add_parser("update", help="change a biller in place (only the options given)")
+    update.add_argument("name", metavar="NAME", help="the biller to change")
+    add_biller_options(update, updating=True)
+    add_ic_options(update)
+    add_config(update)
+    add_json(update)
+    update.set_defaults(func=cmd_update)
+
+    listing = billers.add_parser("list", help="list billers with their SP and LoginType mapping")
     add_config(listing)
     add_json(listing)
     listing.set_defaults(func=cmd_list)
 
     remove = billers.add_parser("remove", help="remove a biller and revoke its API keys")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="NAME", help="the biller to remove")
     add_config(remove)
     add_json(remove)
     remove.set_defaults(func=cmd_remove)
@@ -52,43 +68,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_reseal(billers)
 
 
-def parse_login_types(pairs: list[str]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        role, sep, value = pair.partition("=")
-        if not sep or not role.strip() or not value.strip():
-            raise ValidationError("--login-type", f"{pair!r} is not ROLE=VALUE (e.g. owner=1)")
-        mapping[role.strip()] = value.strip()
-    return mapping or {"owner": "1", "default": "1"}
+def check_sp_trusted(settings: Settings, entity_id: str) -> None:
+    """A biller may only point at an SP whose metadata is trusted (or the built-in simulator's)."""
+    known = {sp.entity_id for sp in load_registry(settings)}
+    if settings.simulator.enabled:
+        known.add(settings.idp.base_url + SIMULATOR_SP_PATH)
+    if entity_id not in known:
+        raise BridgeError(f"no trusted metadata for SP {entity_id}: add its metadata file to "
+                          f"{settings.path(settings.metadata.dir)} first (see `icbridge sp list`)", code="unknown_sp")
+
+
+def _record(store: Store, name: str, detail: str) -> None:
+    store.record_audit(AuditEvent(at=utcnow(), event=audit.BILLER_CHANGED, outcome="ok", biller=name,
+                                  actor=audit.os_actor(), detail=detail))
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    known = {sp.entity_id for sp in load_registry(settings)}
-    simulator_sp = f"{settings.idp.base_url}/simulator/metadata"
-    if args.sp not in known and not (settings.simulator.enabled and args.sp == simulator_sp):
-        raise BridgeError(f"no trusted metadata for SP {args.sp}: add its metadata file to "
-                          f"{settings.path(settings.metadata.dir)} first", code="unknown_sp")
-    biller = validate_biller(Biller(
-        name=args.name, biller_guid=args.biller_guid, sp_entity_id=args.sp, link_base=args.link_base,
-        login_types=parse_login_types(args.login_type), view_mode=args.view_mode,
-        portal_origins=tuple(args.portal_origin), login_url=args.login_url, return_url=args.return_url,
-        return_site_name=args.return_site_name, flow=args.flow,
-        allow_unknown_deep_links=args.allow_unknown_deep_links,
-    ))
-    biller = apply_ic_options(biller, args, settings)
+    changes = biller_changes(args)
+    biller = apply_ic_options(validate_biller(Biller(name=args.name, **changes)), args, settings)
+    check_sp_trusted(settings, biller.sp_entity_id)
     now = utcnow()
     store = open_store(settings)
     try:
         store.migrate()
         if store.get_biller(biller.name) is not None:
-            raise BridgeError(f"biller {biller.name!r} already exists", code="conflict")
-        if store.get_biller_by_guid(biller.biller_guid) is not None:
-            raise BridgeError(f"BillerGUID {biller.biller_guid} is already registered", code="conflict")
+            raise BridgeError(f"biller {biller.name!r} already exists (change it with `icbridge billers update`)",
+                              code="conflict")
+        check_unique_guid(store, biller)
         store.put_biller(biller.record(created_at=now))
         api_key = issue_api_key(store, biller.name, now=now)
-        store.record_audit(AuditEvent(at=now, event=audit.BILLER_CHANGED, outcome="ok", biller=biller.name,
-                                      actor=audit.os_actor(), detail="added"))
+        _record(store, biller.name, "added")
     finally:
         store.close()
     secret = partner_secret(settings.tickets.secrets[-1], biller.name)
@@ -99,17 +109,51 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    changes = biller_changes(args)
+    store = open_store(settings)
+    try:
+        store.migrate()
+        current = get_biller(store, args.name)
+        biller = apply_ic_options(validate_biller(replace(current, **changes)), args, settings)
+        if biller.sp_entity_id != current.sp_entity_id:
+            check_sp_trusted(settings, biller.sp_entity_id)
+        check_unique_guid(store, biller)
+        changed = changed_fields(current, biller)
+        if changed:
+            store.put_biller(biller.record())  # no created_at: the stored one is kept
+            _record(store, biller.name, "updated: " + ", ".join(changed))
+    finally:
+        store.close()
+    emit(args, {"biller": biller.name, "changed": changed, "settings": _row(biller)},
+         f"Biller {biller.name} updated: {', '.join(changed)}." if changed else f"Biller {biller.name}: no change.")
+    return 0
+
+
+def _login_types(biller: Biller) -> str:
+    return ", ".join(f"{role}={value}" for role, value in sorted(biller.login_types.items()))
+
+
+def _row(biller: Biller) -> dict[str, object]:
+    return {"name": biller.name, "biller_guid": biller.biller_guid, "sp": biller.sp_entity_id,
+            "link_base": biller.link_base, "view_mode": biller.view_mode, "deep_link": biller.deep_link,
+            "flow": biller.flow, "login_types": dict(biller.login_types),
+            "portal_origins": list(biller.portal_origins), **masked(biller)}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     store = open_store(settings)
     try:
+        store.migrate()
         billers = [biller_from_record(r) for r in store.list_billers()]
     finally:
         store.close()
-    rows = [{"name": b.name, "biller_guid": b.biller_guid, "sp": b.sp_entity_id, "view_mode": b.view_mode,
-             "login_types": b.login_types, "link_base": b.link_base, **masked(b)} for b in billers]
-    text = "\n".join(f"{b.name:20} {b.biller_guid}  {b.sp_entity_id}" for b in billers) or "no billers"
-    emit(args, {"billers": rows}, text)
+    text = table(("NAME", "BILLER GUID", "SP", "VIEW", "FLOW", "LOGIN TYPES (role=LoginType)"),
+                 [(b.name, b.biller_guid, b.sp_entity_id, str(b.view_mode), b.flow, _login_types(b))
+                  for b in billers]) if billers else "no billers (add one with `icbridge billers add`)"
+    emit(args, {"billers": [_row(b) for b in billers]}, text)
     return 0
 
 
@@ -121,8 +165,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         revoked = store.revoke_api_keys(args.name, now)
         if not store.delete_biller(args.name):
             raise NotFound(f"no biller named {args.name!r}")
-        store.record_audit(AuditEvent(at=now, event=audit.BILLER_CHANGED, outcome="ok", biller=args.name,
-                                      actor=audit.os_actor(), detail="removed"))
+        _record(store, args.name, "removed")
     finally:
         store.close()
     emit(args, {"biller": args.name, "removed": True, "revoked_keys": revoked},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.config import Settings, default_config_path, load_settings
@@ -33,4 +34,14 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def warn(message: str) -> None:
-    print(f"bridge: warning: {message}", file=sys.stderr)
+    print(f"icbridge: warning: {message}", file=sys.stderr)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns under a header line, two spaces apart (the last column is not padded)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    lines = []
+    for row in (headers, *rows):
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from bridge.trust.service_providers import load_registry
 
 def register(sub: argparse._SubParsersAction) -> None:
     init = sub.add_parser("init", help="create a working instance in DIR")
-    init.add_argument("dir", metavar="DIR")
+    init.add_argument("dir", metavar="DIR", help="folder for the new instance (bridge.toml, certs/, metadata/)")
     init.add_argument("--base-url", default="http://127.0.0.1:8000", help="public URL of the bridge")
     init.add_argument("--sp", default=None, help="entity ID of the demo biller's SP (default: the simulator)")
     add_json(init)
@@ -27,10 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     serve = sub.add_parser("serve", help="run the service under uvicorn")
     add_config(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default=None)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes (default 1; they share the store, so any number works)")
+    serve.add_argument("--log-level", default=None, choices=("debug", "info", "warning", "error"),
+                       type=str.lower, help="override logging.level from bridge.toml")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate the configuration, keys and SP metadata")

@@ -1,7 +1,7 @@
 """``icbridge keys list|generate|stage|activate|retire|purge``: the signing-key lifecycle (bridge.keys.lifecycle).
 
 Each command changes at most one step of the lifecycle; a refused step
-prints one ``bridge: error:`` line, exits 1 and leaves the key set as it was.
+prints one ``icbridge: error:`` line, exits 1 and leaves the key set as it was.
 Running nodes pick up a transition within bridge.web.app.KEY_REFRESH_SECONDS.
 """
 
@@ -26,7 +26,8 @@ from bridge.store.base import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    keys = sub.add_parser("keys", help="signing-key lifecycle").add_subparsers(dest="keys_cmd", required=True)
+    keys = sub.add_parser("keys", help="signing-key lifecycle").add_subparsers(
+        dest="keys_cmd", metavar="COMMAND", required=True)
 
     _command(keys, "list", "list the signing keys and their states", cmd_list)
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("purge", "delete a retired key's record and files", cmd_purge),
     ):
         parser = _command(keys, name, text, func)
-        parser.add_argument("kid", metavar="KID")
+        parser.add_argument("kid", metavar="KID", help="the key's ID (first column of `icbridge keys list`)")
         if name == "activate":
             parser.add_argument("--force", action="store_true",
                                 help="activate before keys.min_overlap has passed (SPs may refuse it)")

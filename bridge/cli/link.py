@@ -14,9 +14,9 @@ from bridge.store import open_store
 
 def register(sub: argparse._SubParsersAction) -> None:
     link = sub.add_parser("link", help="print the Invoice Cloud redirect link for a biller and account")
-    link.add_argument("--biller", required=True)
-    link.add_argument("--account", required=True)
-    link.add_argument("--view-mode", default=None, help="0 full page, 1 iFrame (default: the biller's)")
+    link.add_argument("--biller", required=True, metavar="NAME", help="the biller (see `icbridge billers list`)")
+    link.add_argument("--account", required=True, metavar="ACCT", help="the payer's account number")
+    link.add_argument("--view-mode", default=None, metavar="0|1", help="0 full page, 1 iFrame (default: the biller's)")
     link.add_argument("--deep-link", default=None, metavar="ID|NAME", help="e.g. 1 or bills (default: the biller's)")
     add_config(link)
     add_json(link)

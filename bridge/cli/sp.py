@@ -21,7 +21,7 @@ from bridge.trust.metadata_sources import MetadataSources
 
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("sp", help="trusted service providers and their metadata").add_subparsers(
-        dest="sp_cmd", required=True
+        dest="sp_cmd", metavar="COMMAND", required=True
     )
     listing = sp.add_parser("list", help="every trusted SP: source, ACS endpoints, certificates, refresh times")
     add_config(listing)
@@ -29,13 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
 
     show = sp.add_parser("show", help="everything the bridge holds about one SP")
-    show.add_argument("entity_id", metavar="ENTITY_ID")
+    show.add_argument("entity_id", metavar="ENTITY_ID", help="the SP's entity ID (see `icbridge sp list`)")
     add_config(show)
     add_json(show)
     show.set_defaults(func=cmd_show)
 
     refresh = sp.add_parser("refresh", help="fetch metadata now (every source, or the one providing ENTITY_ID)")
-    refresh.add_argument("entity_id", metavar="ENTITY_ID", nargs="?", default=None)
+    refresh.add_argument("entity_id", metavar="ENTITY_ID", nargs="?", default=None,
+                         help="only the source that provides this SP (default: every URL source)")
     add_config(refresh)
     add_json(refresh)
     refresh.set_defaults(func=cmd_refresh)
@@ -136,5 +137,5 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     emit(args, {"refreshed": rows, "ok": all(r.ok for r in results)}, text)
     for result in results:
         if not result.ok:
-            print(f"bridge: error: {result.source}: {result.error}", file=sys.stderr)
+            print(f"icbridge: error: {result.source}: {result.error}", file=sys.stderr)
     return 0 if all(r.ok for r in results) else 1

@@ -140,9 +140,10 @@ class Store(Protocol):
     def record_audit(self, event: AuditEvent) -> None: ...
 
     def audit_events(
-        self, *, since: datetime | None = None, biller: str | None = None, limit: int | None = None
+        self, *, since: datetime | None = None, biller: str | None = None, limit: int | None = None,
+        event: str | None = None,
     ) -> list[AuditEvent]:
-        """Oldest first."""
+        """Oldest first; ``event`` is a name (``login.issued``) or a family (``login``)."""
 
     # rollover guard
     def record_metadata_fetch(self, fetch: MetadataFetch) -> None: ...

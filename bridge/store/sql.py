@@ -403,12 +403,13 @@ class SqlStore:
         self._backend.write_one(self._sql(_RECORD_AUDIT), _audit_params(event))
 
     def audit_events(
-        self, *, since: datetime | None = None, biller: str | None = None, limit: int | None = None
+        self, *, since: datetime | None = None, biller: str | None = None, limit: int | None = None,
+        event: str | None = None,
     ) -> list[AuditEvent]:
         """Oldest first. With ``limit``, the newest ``limit`` matching events (as ``tail`` shows them)."""
         if limit is not None and limit <= 0:
             return []
-        where, params = _audit_filter(since, biller)
+        where, params = _audit_filter(since, biller, event)
         if limit is None:
             query = f"SELECT {_AUDIT_COLUMNS} FROM audit_events{where} ORDER BY at_us, seq"  # noqa: S608
         else:
@@ -422,10 +423,11 @@ class SqlStore:
         return [_audit(row) for row in rows]
 
     def iter_audit(
-        self, *, since: datetime | None = None, biller: str | None = None, batch: int = 1000
+        self, *, since: datetime | None = None, biller: str | None = None, batch: int = 1000,
+        event: str | None = None,
     ) -> Iterator[AuditEvent]:
         """Every matching event, oldest first, read in batches (for exports of any size)."""
-        where, params = _audit_filter(since, biller)
+        where, params = _audit_filter(since, biller, event)
         after = " AND (at_us, seq) > (?, ?)" if where else " WHERE (at_us, seq) > (?, ?)"
         query = self._sql(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_events{where}{after} ORDER BY at_us, seq LIMIT ?"  # noqa: S608
@@ -515,7 +517,8 @@ def _audit_params(event: AuditEvent) -> tuple[Any, ...]:
     return (to_us(event.at), _seq.next(), *(getattr(event, name) for name in _AUDIT_FIELDS))
 
 
-def _audit_filter(since: datetime | None, biller: str | None) -> tuple[str, list[Any]]:
+def _audit_filter(since: datetime | None, biller: str | None, event: str | None = None) -> tuple[str, list[Any]]:
+    """``event`` is a name (``login.issued``) or a family (``login`` matches ``login.*``)."""
     clauses: list[str] = []
     params: list[Any] = []
     if since is not None:
@@ -524,4 +527,7 @@ def _audit_filter(since: datetime | None, biller: str | None) -> tuple[str, list
     if biller is not None:
         clauses.append("biller = ?")
         params.append(biller)
+    if event is not None:
+        clauses.append("(event = ? OR substr(event, 1, ?) = ?)")  # substr, not LIKE: "_" is a LIKE wildcard
+        params.extend([event, len(event) + 1, event + "."])
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

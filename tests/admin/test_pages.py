@@ -9,6 +9,9 @@ import re
 
 from dev_bridge import BASE_URL, PAYER
 
+from bridge.billers import get_biller
+from bridge.setup_sheet import colon_hex, setup_sheet
+
 from .conftest import sign_in
 
 NEW_BILLER = {
@@ -76,6 +79,13 @@ def test_the_ic_setup_sheet_lists_what_the_ic_admin_enters(admin):
     guid = "c09d08fb-a969-4778-bb58-b46a8e9224e7"
     link = f"{BASE_URL}/simulator/saml/{guid}?account=101Invoice&amp;ViewMode=1&amp;DeepLinkID=1"
     assert link in page
+
+
+def test_the_console_setup_sheet_shows_what_the_cli_prints(admin):
+    sheet = setup_sheet(admin.instance.settings, admin.instance.store, get_biller(admin.instance.store, "demo"))
+    page = admin.client.get("/admin/billers/demo/setup").text
+    assert f'id="sheet-slo-url">{BASE_URL}/saml/slo<' in page
+    assert f'id="sheet-cert-sha256">{colon_hex(sheet["certificate_sha256"])}' in page
 
 
 def test_an_admin_generates_stages_and_activates_a_key(admin):

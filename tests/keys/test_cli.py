@@ -80,8 +80,8 @@ def test_activate_prints_the_guard_evidence_and_warns_on_stderr(capsys, config):
     code, out, err = run(capsys, config, "activate", new, "--force")
     assert code == 0
     assert f"Metadata fetches that listed {new}" in out and "  none" in out
-    assert "bridge: warning: forced" in err
-    assert f"bridge: warning: no client has fetched metadata listing {new}" in err
+    assert "icbridge: warning: forced" in err
+    assert f"icbridge: warning: no client has fetched metadata listing {new}" in err
 
 
 def test_import_copies_a_matching_pair_with_a_private_key_file(capsys, config, tmp_path):
@@ -121,7 +121,7 @@ def refused(capsys, config: str, *args: str) -> str:
     assert code == 1
     assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bridge: error: "), err
+    assert len(lines) == 1 and lines[0].startswith("icbridge: error: "), err
     assert _records(config) == before
     return lines[0]
 

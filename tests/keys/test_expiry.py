@@ -107,7 +107,7 @@ def test_check_and_serve_refuse_a_world_readable_key_in_one_line(instance_dir, c
     assert _errors(capsys) == [f"{key}: private key is readable by group or others (mode 0644); run: chmod 600 {key}"]
     assert main(["serve", "--config", config, "--port", "1"]) == 1
     assert _errors(capsys) == [
-        f"bridge: error: {key}: private key is readable by group or others (mode 0644); run: chmod 600 {key}"]
+        f"icbridge: error: {key}: private key is readable by group or others (mode 0644); run: chmod 600 {key}"]
 
 
 def test_check_and_serve_refuse_an_unreadable_key_in_one_line(instance_dir, capsys):
@@ -117,7 +117,7 @@ def test_check_and_serve_refuse_an_unreadable_key_in_one_line(instance_dir, caps
     assert main(["check", "--config", config]) == 1
     assert _errors(capsys) == [f"{key}: not a readable PEM private key (or wrong passphrase)"]
     assert main(["serve", "--config", config, "--port", "1"]) == 1
-    assert _errors(capsys) == [f"bridge: error: {key}: not a readable PEM private key (or wrong passphrase)"]
+    assert _errors(capsys) == [f"icbridge: error: {key}: not a readable PEM private key (or wrong passphrase)"]
 
 
 def test_check_refuses_a_missing_key_file_in_one_line(instance_dir, capsys):

@@ -118,7 +118,7 @@ def test_sp_refresh_of_a_bad_document_fails_with_one_line_and_keeps_the_copy(tmp
     code, result, err = _cli(capsys, "sp", "refresh", SP_ID, "--json", "--config", config)
     assert code == 1 and result["ok"] is False
     assert err.strip().splitlines() == [
-        f"bridge: error: {metadata_server.url()}: expected entity ID(s) missing from the document: {SP_ID}"
+        f"icbridge: error: {metadata_server.url()}: expected entity ID(s) missing from the document: {SP_ID}"
     ]
     _, listed, _ = _cli(capsys, "sp", "list", "--json", "--config", config)
     assert [row["entity_id"] for row in listed["service_providers"]] == [SP_ID]

@@ -29,7 +29,7 @@ def test_config_that_is_not_toml_is_exit_1_with_one_line(instance_dir, capsys):
     instance_dir.write_text("[idp\nbase_url = ")
     code, err, _ = _run(capsys, "link", "--config", str(instance_dir), "--biller", "demo", "--account", "1")
     assert code == 1
-    assert len(err) == 1 and err[0].startswith("bridge: error: ") and "not valid TOML" in err[0]
+    assert len(err) == 1 and err[0].startswith("icbridge: error: ") and "not valid TOML" in err[0]
 
 
 def test_config_with_an_http_base_url_off_loopback_is_refused(instance_dir, capsys):
@@ -89,4 +89,4 @@ def test_init_writes_the_config_and_key_owner_only(instance_dir):
 def test_init_refuses_to_overwrite_an_instance(instance_dir, capsys):
     code, err, _ = _run(capsys, "init", str(instance_dir.parent))
     assert code == 1
-    assert len(err) == 1 and err[0].startswith("bridge: error: ")
+    assert len(err) == 1 and err[0].startswith("icbridge: error: ")

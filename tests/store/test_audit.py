@@ -49,6 +49,13 @@ def test_audit_filters_by_biller(store: SqlStore, now: datetime) -> None:
     assert [e.event for e in store.audit_events(biller="other")] == ["b"]
 
 
+def test_audit_filters_by_event_name_or_dotted_family(store: SqlStore, now: datetime) -> None:
+    for name in ("key.transition", "key_x.other", "keys.other", "login.issued"):
+        store.record_audit(_event(now, name))
+    assert [e.event for e in store.audit_events(event="key")] == ["key.transition"]
+    assert [e.event for e in store.iter_audit(event="key.transition")] == ["key.transition"]
+
+
 def test_audit_limit_keeps_the_newest_oldest_first(store: SqlStore, now: datetime) -> None:
     for i in range(5):
         store.record_audit(_event(now + timedelta(seconds=i), f"e{i}"))

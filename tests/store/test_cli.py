@@ -77,7 +77,8 @@ def test_db_upgrade_of_an_unreachable_store_is_one_error_line(
     url = f"sqlite:///{tmp_path / 'missing' / 'bridge.db'}"
     path.write_text(f'[tickets]\nsecrets = ["x"]\n[session]\nsecrets = ["y"]\n[store]\nurl = "{url}"\n')
     assert main(["db", "upgrade", "--config", str(path)]) == 1
-    assert capsys.readouterr().err == ("bridge: error: the SQLite store cannot answer: unable to open database file\n")
+    assert capsys.readouterr().err == (
+        "icbridge: error: the SQLite store cannot answer: unable to open database file\n")
 
 
 def test_audit_tail_json_is_the_newest_oldest_first(audited: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,6 +92,20 @@ def test_audit_tail_json_is_the_newest_oldest_first(audited: Path, capsys: pytes
 def test_audit_tail_filters_by_since_and_biller(audited: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "tail", "--config", str(audited), "--since", "1h", "--biller", "demo", "--json"]) == 0
     assert [e["account"] for e in _one_json(capsys)["events"]] == ["A1", None]
+
+
+def test_audit_tail_filters_by_event_name_or_family(audited: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "tail", "--config", str(audited), "--event", "login.refused", "--json"]) == 0
+    assert [e["biller"] for e in _one_json(capsys)["events"]] == ["other"]
+    assert main(["audit", "tail", "--config", str(audited), "--event", "login", "--json"]) == 0
+    assert _one_json(capsys)["count"] == 4
+    assert main(["audit", "tail", "--config", str(audited), "--event", "login.issue", "--json"]) == 0
+    assert _one_json(capsys)["count"] == 0  # a family is a whole dotted prefix, not any prefix
+
+
+def test_audit_export_filters_by_event(audited: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "export", "--config", str(audited), "--event", "login.issued", "--since", "1h"]) == 0
+    assert [json.loads(line)["account"] for line in capsys.readouterr().out.splitlines()] == ["A1", None]
 
 
 def test_audit_tail_text_is_one_line_per_event(audited: Path, capsys: pytest.CaptureFixture[str]) -> None:

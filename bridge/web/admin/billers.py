@@ -17,21 +17,18 @@ from starlette.routing import Route
 
 from bridge import audit
 from bridge.billers import FLOWS, Biller, biller_from_record, get_biller, issue_api_key, validate_biller
-from bridge.cli.billers import parse_login_types
+from bridge.cli.biller_options import parse_login_types
 from bridge.config import IC_LINK_BASE
 from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, ValidationError
-from bridge.idp import METADATA_PATH, SSO_PATH
 from bridge.instance import Instance
-from bridge.invoicecloud.links import DEEP_LINKS, build_link, deep_link_page
-from bridge.saml.assertions import NAMEID_EMAIL
+from bridge.invoicecloud.links import DEEP_LINKS
+from bridge.setup_sheet import colon_hex, setup_sheet
 from bridge.store.base import AuditEvent
 from bridge.web.admin.auth import admin_page
 from bridge.web.admin.ic_fields import apply_ic_form
 from bridge.web.admin.views import admin_render
 from bridge.web.offload import in_thread
-
-SAMPLE_ACCOUNT = "101Invoice"
 
 
 def _lines(text: str) -> list[str]:
@@ -201,34 +198,14 @@ async def rotate_key(request: Request) -> Response:
     return _show_key(request, instance, biller, api_key, created=False)
 
 
-# --- IC setup sheet --------------------------------------------------------------------------------
-def setup_sheet(instance: Instance, biller: Biller, *, account: str = SAMPLE_ACCOUNT) -> dict[str, Any]:
-    """Exactly what an IC admin enters for this biller, and a link to test it."""
-    settings = instance.settings
-    base = settings.idp.base_url
-    names = settings.sp_settings(biller.sp_entity_id).attribute_names
-    return {
-        "entity_id": settings.idp.resolved_entity_id,
-        "metadata_url": base + METADATA_PATH,
-        "sso_url": base + SSO_PATH,
-        "claims": [(claim, names.get(claim, claim)) for claim in ("Email", "LoginType", "AccountNumber")],
-        "nameid_format": settings.sp_settings(biller.sp_entity_id).nameid_format or NAMEID_EMAIL,
-        "login_types": sorted(biller.login_types.items()),
-        "test_link": build_link(biller.link_base, biller.biller_guid, account=account, view_mode=biller.view_mode,
-                                deep_link=biller.deep_link),
-        "deep_links": [(n, deep_link_page(n)) for n in biller.allowed_deep_links],
-        "account": account,
-        "default_page": deep_link_page(biller.deep_link),
-    }
-
-
+# --- IC setup sheet (bridge.setup_sheet builds it; the CLI prints the same) ----------------------
 @admin_page
 async def setup(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     biller = await in_thread(request, get_biller, instance.store, request.path_params["name"])
-    sheet = setup_sheet(instance, biller)
+    sheet = await in_thread(request, setup_sheet, instance.settings, instance.store, biller)
     return admin_render(request, "admin/setup_sheet.html", title=f"IC setup sheet: {biller.name}", biller=biller,
-                        **sheet)
+                        sheet=sheet, fingerprint=colon_hex(sheet["certificate_sha256"] or ""))
 
 
 routes = [
