@@ -26,8 +26,8 @@ from bridge.clock import utcnow
 from bridge.config import Settings
 from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, NotFound
-from bridge.invoicecloud.credentials import masked
 from bridge.instance import SIMULATOR_SP_PATH
+from bridge.invoicecloud.credentials import masked
 from bridge.store import open_store
 from bridge.store.base import AuditEvent, Store
 from bridge.trust.service_providers import load_registry

@@ -100,3 +100,11 @@ def test_list_is_a_table_with_headers_and_the_login_type_mapping(icbridge) -> No
     assert lines[1].split(None, 5) == ["demo", DEMO_BILLER_GUID, SIM_SP, "1", "sp-initiated",
                                        "co-owner=5, default=1, owner=1"]
     assert lines[0].index("SP") == lines[1].index(SIM_SP)  # columns line up under their headers
+
+
+def test_update_sets_an_ic_credential_and_shows_only_its_last_four(icbridge, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("H13_IC_KEY", "secret-ic-key-9876")
+    ran = icbridge("billers", "update", "demo", "--ic-api-key", "env:H13_IC_KEY", "--json")
+    assert ran.code == 0 and ran.json()["changed"] == ["ic_api_key"]
+    assert "secret-ic-key" not in ran.out
+    assert icbridge("billers", "list", "--json").json()["billers"][0]["ic_api_key"].endswith("9876")

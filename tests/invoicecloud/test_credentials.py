@@ -121,7 +121,7 @@ def test_an_inline_key_is_accepted_with_a_warning(instance: Path, capsys) -> Non
 def test_a_missing_env_variable_is_one_line_naming_it(instance: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert _add(instance, "--ic-api-key", "env:NOPE_NOT_SET") == 1
     err = capsys.readouterr().err
-    assert err.strip() == "bridge: error: --ic-api-key: environment variable NOPE_NOT_SET is not set"
+    assert err.strip() == "icbridge: error: --ic-api-key: environment variable NOPE_NOT_SET is not set"
 
 
 def test_a_key_with_a_line_break_is_refused_without_echoing_it(instance: Path, capsys) -> None:  # type: ignore[no-untyped-def]
