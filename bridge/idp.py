@@ -199,13 +199,9 @@ class IdentityProvider:
             request, sp, relay_state = self._verified_post(form or {}, parse_logout_request)
         if request.destination is not None and request.destination != self.endpoints.slo_url:
             raise SamlError("the request's Destination is not this bridge's logout URL")
-        idp = self.settings.idp
         now = self.clock()
-        if not (now - timedelta(seconds=idp.request_max_age + idp.clock_skew) <= request.issue_instant
-                <= now + timedelta(seconds=idp.clock_skew)):
-            raise SamlError("the logout request's IssueInstant is outside the allowed window")
-        expires = now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
-        if not self.store.use_once("logout-request", f"{sp.entity_id}|{request.id}", expires):
+        self._check_fresh(request.issue_instant, now)
+        if not self.store.use_once("logout-request", f"{sp.entity_id}|{request.id}", self._replay_horizon(now)):
             raise ReplayError("this logout request was already used")
         # Answer over POST where the SP offers it, else over Redirect (python3-saml SPs take only Redirect).
         endpoints = sorted(sp.slo, key=lambda e: e.binding != bindings.POST)
@@ -233,16 +229,22 @@ class IdentityProvider:
     def _accept(
         self, request: AuthnRequest, sp: ServiceProvider, relay_state: str | None, binding: str
     ) -> Incoming:
-        idp = self.settings.idp
         if request.destination is not None and request.destination != self.endpoints.sso_url:
             raise SamlError("the request's Destination is not this bridge's SSO URL")
         now = self.clock()
-        check_freshness(request, now=now, max_age=idp.request_max_age, skew=idp.clock_skew)
+        self._check_fresh(request.issue_instant, now)
         acs = choose_acs(sp, url=request.acs_url, index=request.acs_index, binding=request.protocol_binding)
-        # Kept past the last moment check_freshness could accept the same request again.
-        expires = now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
-        mark = SingleUse("authn-request", f"{sp.entity_id}|{request.id}", expires)
+        mark = SingleUse("authn-request", f"{sp.entity_id}|{request.id}", self._replay_horizon(now))
         return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding, mark=mark)
+
+    def _check_fresh(self, issue_instant: datetime, now: datetime) -> None:
+        idp = self.settings.idp
+        check_freshness(issue_instant, now=now, max_age=idp.request_max_age, skew=idp.clock_skew)
+
+    def _replay_horizon(self, now: datetime) -> datetime:
+        """How long a request's replay mark is kept: past the last moment _check_fresh could accept it again."""
+        idp = self.settings.idp
+        return now + timedelta(seconds=idp.request_max_age + 2 * idp.clock_skew)
 
     def use(self, incoming: Incoming) -> None:
         """Mark the request answered without a Response (parked, or NoPassive); ReplayError when it already was."""

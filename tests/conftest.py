@@ -8,6 +8,7 @@ an SP, add a biller and launch a payer.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -113,6 +114,21 @@ class Harness:
     def audit(self, event: str | None = None) -> list[Any]:
         events = self.store.audit_events()
         return [e for e in events if event is None or e.event == event]
+
+
+# In CI every dependency (PostgreSQL, Redis, chromium, Node, the interop SPs) must be present: a test that
+# skips there fails the run instead of letting a missing service pass silently. Locally a skip stays a skip.
+REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("BRIDGE_TEST_REQUIRE_ALL") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
 
 
 @pytest.fixture

@@ -133,5 +133,7 @@ class PendingRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PendingRequest:
-        return cls(**{name: data.get(name) for name in ("sp", "acs_url", "request_id", "relay_state",
-                                                         "nameid_format", "biller")})
+        # A row missing a field resumes nothing: "" matches no SP, request or biller.
+        return cls(sp=data.get("sp", ""), acs_url=data.get("acs_url", ""), request_id=data.get("request_id", ""),
+                   relay_state=data.get("relay_state"), nameid_format=data.get("nameid_format"),
+                   biller=data.get("biller", ""))

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 MAX_TOKEN_LENGTH = 4096
 FUTURE_TOLERANCE = 60  # seconds a token may appear to come from the future (clock skew between nodes)
@@ -43,7 +43,7 @@ class TimedTokens:
         )
 
     def dump(self, payload: Any, *, now: datetime) -> str:
-        signer = self._serializer.make_signer(self._serializer.salt)
+        signer = cast(TimestampSigner, self._serializer.make_signer(self._serializer.salt))
         stamp = int(now.timestamp())
         signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
         return signer.sign(self._serializer.dump_payload(payload)).decode()

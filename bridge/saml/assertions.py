@@ -163,7 +163,10 @@ def build_response(
     document = _response(spec, _status(STATUS_SUCCESS), head + signature + sent_rest)
     if encrypt_for is not None:
         root = etree.fromstring(document)
-        encrypt_assertion(root, root.find(f"{_A}Assertion"), encrypt_for)
+        assertion = root.find(f"{_A}Assertion")
+        if assertion is None:  # built just above: cannot happen, but never encrypt nothing silently
+            raise ValueError("the Response has no Assertion to encrypt")
+        encrypt_assertion(root, assertion, encrypt_for)
         document = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
     return _sign_root(document, key) if sign_response else document
 

@@ -80,9 +80,9 @@ def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
     )
 
 
-def check_freshness(request: AuthnRequest, *, now: datetime, max_age: int, skew: int) -> None:
-    """IssueInstant within ``max_age`` in the past and ``skew`` in the future."""
-    if request.issue_instant > now + timedelta(seconds=skew):
+def check_freshness(issue_instant: datetime, *, now: datetime, max_age: int, skew: int) -> None:
+    """IssueInstant within ``max_age`` in the past and ``skew`` in the future (AuthnRequest and LogoutRequest)."""
+    if issue_instant > now + timedelta(seconds=skew):
         raise SamlError("the request's IssueInstant is in the future; check the service provider's clock")
-    if request.issue_instant < now - timedelta(seconds=max_age + skew):
+    if issue_instant < now - timedelta(seconds=max_age + skew):
         raise SamlError("the request is too old (IssueInstant); start the sign-in again")

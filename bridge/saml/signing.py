@@ -159,7 +159,8 @@ def verify_enveloped(
     root_id = root.get("ID")
     if not root_id:
         raise SignatureError(f"the signed {what} has no ID")
-    if len(root.xpath("//*[@ID=$id]", id=root_id)) != 1:
+    same_id = root.xpath("//*[@ID=$id]", id=root_id)
+    if not isinstance(same_id, list) or len(same_id) != 1:
         raise SignatureError(f"the {what}'s ID is not unique in the document")
     signature = _only_root_signature(root, what)
     _check_signed_info(signature, root_id, allow_sha1=allow_sha1, what=what)

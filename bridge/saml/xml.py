@@ -46,7 +46,7 @@ def parse_untrusted(data: bytes, *, what: str = "XML message") -> etree._Element
         root = fromstring(data, forbid_dtd=True, forbid_entities=True)
     except Exception:  # lxml/defusedxml raise a variety of classes for hostile input
         raise SamlError(f"the {what} is not well-formed XML") from None
-    if not isinstance(root.tag, str):
+    if not isinstance(root, etree._Element) or not isinstance(root.tag, str):
         raise SamlError(f"the {what} has no root element")
     return root
 
@@ -62,7 +62,8 @@ def validate(root: etree._Element, schema: str, *, what: str) -> None:
     """Raise SamlError naming the first schema violation."""
     xsd = _schema(schema)
     if not xsd.validate(root):
-        first = xsd.error_log.filter_from_errors()[0] if xsd.error_log else None
+        # lxml-stubs lack filter_from_errors; lxml has it.
+        first = xsd.error_log.filter_from_errors()[0] if xsd.error_log else None  # type: ignore[attr-defined]
         reason = first.message if first is not None else "invalid"
         raise SamlError(f"the {what} does not follow the SAML schema: {reason}")
 

@@ -143,3 +143,17 @@ def test_sp_initiated_single_logout_is_answered_with_a_signed_logout_response(sq
     checker = OneLogin_Saml2_Auth(slo_data, sp._settings())
     checker.process_slo(keep_local_session=True, request_id=auth.get_last_request_id())
     assert checker.get_errors() == [], checker.get_last_error_reason()
+
+
+def test_a_request_parked_for_one_biller_is_not_answered_by_a_launch_for_another(sqlite_bridge, sp):
+    other = OneLoginSP(entity_id="https://sp-town.test/metadata", acs_url="https://sp-town.test/acs")
+    sqlite_bridge.trust(other)
+    sqlite_bridge.add_biller("city", sp.entity_id, login_url="https://portal.city.test/login")
+    sqlite_bridge.add_biller("town", other.entity_id)
+    url, _ = sp.start_redirect()
+    pending = parse_qs(urlsplit(sqlite_bridge.sso_redirect(url).headers["location"]).query)["saml_pending"][0]
+    town_launch = sqlite_bridge.create_login("town", **PAYER).json()["url"]
+    response = sqlite_bridge.client.get(f"{town_launch}&pending={pending}", follow_redirects=False)
+    assert response.status_code == 400
+    assert "another biller" in response.text and "SAMLResponse" not in response.text
+    assert sqlite_bridge.audit("login.issued") == []

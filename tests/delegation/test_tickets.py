@@ -117,6 +117,30 @@ def test_a_partner_signed_ticket_signs_in_once(city):
     _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
 
 
+def test_an_expired_partner_signed_ticket_is_refused(city, clock):
+    token = _partner_ticket(city, "city", jti="_p_old")
+    clock.advance(city.settings.tickets.lifetime + 1)
+    response = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
+    _refused(response)
+    assert "expired" in response.text
+
+
+def test_a_used_ticket_stays_refused_after_housekeeping_while_its_signature_is_still_valid(city, clock):
+    url = _url(city)
+    assert city.client.get(url, follow_redirects=False).status_code == 303
+    clock.advance(city.settings.tickets.lifetime - 1)
+    city.store.purge_expired(clock())
+    _refused(city.client.get(url, follow_redirects=False))
+
+
+def test_a_used_partner_ticket_stays_refused_after_housekeeping_while_its_signature_is_still_valid(city, clock):
+    token = _partner_ticket(city, "city", jti="_p_hk")
+    assert city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False).status_code == 303
+    clock.advance(city.settings.tickets.lifetime - 1)
+    city.store.purge_expired(clock())
+    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+
+
 def test_a_partner_ticket_signed_for_another_biller_is_refused(city):
     secret = partner_secret(city.settings.tickets.secrets[-1], "town")
     token = mint_partner_ticket(secret, {"biller": "city", **PAYER}, ticket_id="_p2", now=city.clock())

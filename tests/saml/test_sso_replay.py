@@ -80,6 +80,16 @@ def test_a_replay_is_refused_after_signing_and_the_signed_response_is_dropped(sq
     assert [e.detail.split(":")[0] for e in refusals] == ["replay"]
 
 
+def test_a_replayed_request_stays_refused_after_housekeeping_while_still_fresh(sqlite_bridge, sp, clock):
+    url = redirect_url(SSO, authn_request_xml(issuer=sp.entity_id, request_id="_kept", issue_instant=clock()))
+    assert sqlite_bridge.sso_redirect(url).status_code == 200
+    clock.advance(60)  # inside request_max_age and the session's idle timeout
+    sqlite_bridge.store.purge_expired(clock())
+    replay = sqlite_bridge.sso_redirect(url)
+    assert replay.status_code == 400
+    assert "already" in replay.text and "SAMLResponse" not in replay.text
+
+
 def test_a_parked_request_is_marked_when_parked(sqlite_bridge, sp):
     sqlite_bridge.client.cookies.clear()  # no session: the request waits for the partner login
     sqlite_bridge.add_biller("city", sp.entity_id, login_url="https://portal.test/login")
