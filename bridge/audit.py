@@ -92,6 +92,11 @@ FIELDS = (
     "at", "event", "outcome", "biller", "sp", "account", "email",
     "login_type", "flow", "client_ip", "actor", "detail",
 )  # fmt: skip
+TITLES = {  # what the admin console's audit table calls each field
+    "at": "When (UTC)", "event": "Event", "outcome": "Outcome", "biller": "Biller", "sp": "Service provider",
+    "account": "Account", "email": "Payer email", "login_type": "LoginType", "flow": "Flow",
+    "client_ip": "Client IP", "actor": "Actor", "detail": "Detail",
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FORMATS = ("jsonl", "csv")
 

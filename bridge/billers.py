@@ -18,16 +18,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bridge import audit
 from bridge.config import IC_LINK_BASE
 from bridge.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from bridge.invoicecloud.links import DEEP_LINKS, resolve_deep_link, resolve_view_mode
 from bridge.secrets_at_rest import Sealed
-from bridge.store.base import ApiKeyRecord, BillerRecord, Store
+from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, Store
 from bridge.urls import https_or_loopback
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: "$" would accept a trailing newline
 API_KEY_PREFIX = "bk"
 FLOWS = ("sp-initiated", "idp-initiated")
+SIMULATOR_SP_PATH = "/simulator/metadata"  # the built-in IC simulator's entity ID, under the bridge's base URL
+SIMULATOR_LINK_PATH = "/simulator/saml"  # and its stand-in for IC's redirect link
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,16 @@ def validate_biller(biller: Biller) -> Biller:
     return checked
 
 
+def default_link_base(base_url: str, sp_entity_id: str) -> str:
+    """IC's production link base, unless the biller's SP is this bridge's IC simulator: then the simulator's.
+
+    A biller bound to the simulator but sent to IC's real link would never reach the simulator.
+    """
+    if sp_entity_id == base_url + SIMULATOR_SP_PATH:
+        return base_url + SIMULATOR_LINK_PATH
+    return IC_LINK_BASE
+
+
 def biller_from_record(record: BillerRecord) -> Biller:
     options = dict(record.settings)
     for name in ("allowed_deep_links", "portal_origins"):
@@ -178,6 +191,16 @@ def issue_api_key(store: Store, biller: str, *, now: datetime) -> str:
     secret = secrets.token_urlsafe(32)
     store.add_api_key(ApiKeyRecord(key_id=key_id, biller=biller, secret_hash=_hash(secret), created_at=now))
     return f"{API_KEY_PREFIX}_{key_id}_{secret}"
+
+
+def remove_biller(store: Store, name: str, *, now: datetime, actor: str) -> int:
+    """Revoke every API key of the biller, delete it and audit it; the number of keys revoked."""
+    revoked = store.revoke_api_keys(name, now)
+    if not store.delete_biller(name):
+        raise NotFound(f"no biller named {name!r}")
+    store.record_audit(AuditEvent(at=now, event=audit.BILLER_CHANGED, outcome="ok", biller=name, actor=actor,
+                                  detail="removed"))
+    return revoked
 
 
 def authenticate_api_key(store: Store, presented: str | None) -> ApiKeyRecord:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import audit
-from bridge.billers import Biller, issue_api_key, validate_biller
+from bridge.billers import SIMULATOR_SP_PATH, Biller, default_link_base, issue_api_key, validate_biller
 from bridge.clock import Clock, IdFactory, new_id, utcnow
 from bridge.config import DEFAULT_CONFIG_NAME, Settings, hash_admin_secret, load_settings
 from bridge.delegation.sessions import SessionCodec
@@ -33,7 +33,6 @@ from bridge.trust.service_providers import ServiceProviderRegistry
 
 DEMO_BILLER = "demo"
 DEMO_BILLER_GUID = "c09d08fb-a969-4778-bb58-b46a8e9224e7"  # IC's sample GUID (DOMAIN.md)
-SIMULATOR_SP_PATH = "/simulator/metadata"
 
 
 @dataclass
@@ -219,7 +218,7 @@ def init_instance(
         sp = sp_entity_id or f"{settings.idp.base_url}{SIMULATOR_SP_PATH}"
         biller = validate_biller(
             Biller(name=DEMO_BILLER, biller_guid=DEMO_BILLER_GUID, sp_entity_id=sp,
-                   link_base=f"{settings.idp.base_url}/simulator/saml",
+                   link_base=default_link_base(settings.idp.base_url, sp),
                    login_types={"owner": "1", "co-owner": "5", "default": "1"})
         )
         store.put_biller(biller.record(created_at=now))

@@ -90,7 +90,8 @@ BILLER_OPTIONS: tuple[BillerOption, ...] = (
                  required_on_add=True),
     BillerOption("--sp", "sp_entity_id", "entity ID of the biller's SP (its metadata must be trusted)",
                  metavar="ENTITY_ID", required_on_add=True),
-    BillerOption("--link-base", "link_base", f"base of IC's redirect link (default {IC_LINK_BASE})",
+    BillerOption("--link-base", "link_base", (f"base of IC's redirect link (default {IC_LINK_BASE}; "
+                                               "the simulator's when --sp is the built-in simulator)"),
                  metavar="URL"),
     BillerOption("--login-type", "login_types",
                  "map a partner role to an IC LoginType value, e.g. owner=1 co-owner=5 default=1 "

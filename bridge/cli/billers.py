@@ -11,12 +11,15 @@ from dataclasses import replace
 
 from bridge import audit
 from bridge.billers import (
+    SIMULATOR_SP_PATH,
     Biller,
     biller_from_record,
     changed_fields,
     check_unique_guid,
+    default_link_base,
     get_biller,
     issue_api_key,
+    remove_biller,
     validate_biller,
 )
 from bridge.cli.biller_options import add_biller_options, biller_changes, parse_login_types
@@ -25,8 +28,7 @@ from bridge.cli.ic_options import add_ic_options, apply_ic_options, register_res
 from bridge.clock import utcnow
 from bridge.config import Settings
 from bridge.delegation.tickets import partner_secret
-from bridge.errors import BridgeError, NotFound
-from bridge.instance import SIMULATOR_SP_PATH
+from bridge.errors import BridgeError
 from bridge.invoicecloud.credentials import masked
 from bridge.store import open_store
 from bridge.store.base import AuditEvent, Store
@@ -86,6 +88,7 @@ def _record(store: Store, name: str, detail: str) -> None:
 def cmd_add(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     changes = biller_changes(args)
+    changes.setdefault("link_base", default_link_base(settings.idp.base_url, changes["sp_entity_id"]))
     biller = apply_ic_options(validate_biller(Biller(name=args.name, **changes)), args, settings)
     check_sp_trusted(settings, biller.sp_entity_id)
     now = utcnow()
@@ -162,10 +165,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     now = utcnow()
     store = open_store(settings)
     try:
-        revoked = store.revoke_api_keys(args.name, now)
-        if not store.delete_biller(args.name):
-            raise NotFound(f"no biller named {args.name!r}")
-        _record(store, args.name, "removed")
+        revoked = remove_biller(store, args.name, now=now, actor=audit.os_actor())
     finally:
         store.close()
     emit(args, {"biller": args.name, "removed": True, "revoked_keys": revoked},

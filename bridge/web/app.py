@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 from bridge.config import Settings, default_config_path, load_settings
 from bridge.errors import BridgeError, StoreUnavailable
 from bridge.instance import Instance, open_instance
-from bridge.web import api_routes, health_routes, launch_routes, saml_routes
+from bridge.web import api_routes, assets, health_routes, launch_routes, saml_routes
 from bridge.web.errors import bridge_error_handler, unexpected_error_handler
 from bridge.web.offload import Offload
 from bridge.web.security import EdgeMiddleware
@@ -90,7 +90,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
             app.state.offload.close()
 
     routes: list[BaseRoute] = [
-        *saml_routes.routes, *api_routes.routes, *launch_routes.routes, *health_routes.routes,
+        *saml_routes.routes, *api_routes.routes, *launch_routes.routes, *health_routes.routes, *assets.routes,
     ]
     for factory in (*_feature_routes(), *extra_routes):
         routes.extend(factory(instance))

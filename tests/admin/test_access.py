@@ -14,8 +14,8 @@ from bridge.errors import AuthenticationError
 
 from .conftest import csrf_of, sign_in
 
-ADMIN_POSTS = ["/admin/billers/new", "/admin/billers/demo", "/admin/billers/demo/rotate-key", "/admin/keys/generate",
-               "/admin/logout"]
+ADMIN_POSTS = ["/admin/billers/new", "/admin/billers/demo", "/admin/billers/demo/rotate-key",
+               "/admin/billers/demo/remove", "/admin/keys/generate", "/admin/keys/purge", "/admin/logout"]
 
 
 def test_bridge_init_prints_the_admin_token_once_and_stores_only_its_argon2_hash(tmp_path, capsys):
@@ -42,7 +42,7 @@ def test_a_password_signs_in_as_the_configured_user(dev_bridge):
     answer = dev_bridge.client.post("/admin/login", data={"csrf": csrf_of(form.text), "username": "admin",
                                                           "password": "correct horse battery"}, follow_redirects=False)
     assert answer.status_code == 303
-    assert "signed in as admin" in dev_bridge.client.get("/admin").text
+    assert "signed in as <strong>admin</strong>" in dev_bridge.client.get("/admin").text
 
 
 def test_a_wrong_token_is_refused_and_audited(dev_bridge):

@@ -31,6 +31,7 @@ def _api_key(page: str) -> str:
 def test_an_admin_creates_a_biller_and_its_key_works_once_shown(admin):
     page = admin.client.post("/admin/billers/new", data={**NEW_BILLER, "csrf": admin.csrf})
     assert page.status_code == 200, page.text[:500]
+    assert page.url.path == "/admin/billers/city-water/api-key"  # followed the 303
     key = _api_key(page.text)
     assert key not in admin.client.get("/admin/billers/city-water").text
     created = admin.create_login("city-water", api_key=key, deep_link=3)
@@ -54,7 +55,7 @@ def test_an_admin_edits_the_login_type_mapping_view_mode_and_origins(admin):
             "login_types": "owner=5\ndefault=5", "view_mode": "0", "portal_origins": "https://a.example\nhttps://b.example"}
     form.pop("name")
     page = admin.client.post("/admin/billers/demo", data={**form, "csrf": admin.csrf})
-    assert page.status_code == 200 and 'id="saved"' in page.text
+    assert page.status_code == 200 and "Saved biller demo." in page.text
     settings = admin.instance.store.get_biller("demo").settings
     assert settings["login_types"] == {"owner": "5", "default": "5"}
     assert settings["view_mode"] == 0
@@ -62,7 +63,8 @@ def test_an_admin_edits_the_login_type_mapping_view_mode_and_origins(admin):
 
 
 def test_rotating_a_billers_api_key_revokes_the_old_one(admin):
-    page = admin.client.post("/admin/billers/demo/rotate-key", data={"csrf": admin.csrf})
+    page = admin.client.post("/admin/billers/demo/rotate-key",
+                             data={"csrf": admin.csrf, "confirmed": "yes", "typed": "demo"})
     new_key = _api_key(page.text)
     assert admin.create_login("demo").status_code == 401
     assert admin.create_login("demo", api_key=new_key).status_code == 201
@@ -74,7 +76,7 @@ def test_the_ic_setup_sheet_lists_what_the_ic_admin_enters(admin):
     assert f'id="sheet-metadata-url">{BASE_URL}/saml/metadata<' in page
     assert f"{BASE_URL}/saml/sso" in page
     for claim in ("Email", "LoginType", "AccountNumber"):
-        assert f"<code>{claim}</code>" in page
+        assert f'<code id="sheet-claim-{claim.lower()}">{claim}</code>' in page
     assert "<td>co-owner</td><td>5</td>" in page
     guid = "c09d08fb-a969-4778-bb58-b46a8e9224e7"
     link = f"{BASE_URL}/simulator/saml/{guid}?account=101Invoice&amp;ViewMode=1&amp;DeepLinkID=1"
@@ -93,11 +95,12 @@ def test_an_admin_generates_stages_and_activates_a_key(admin):
     kid = re.search(r"Generated key ([0-9a-f]{16})", page.text).group(1)
     assert admin.client.post("/admin/keys/stage", data={"csrf": admin.csrf, "kid": kid}).status_code == 200
     assert kid in admin.client.get("/saml/metadata").text
-    early = admin.client.post("/admin/keys/activate", data={"csrf": admin.csrf, "kid": kid})
+    confirmed = {"csrf": admin.csrf, "kid": kid, "confirmed": "yes"}
+    early = admin.client.post("/admin/keys/activate", data=confirmed)
     assert early.status_code == 409 and "keys.min_overlap" in early.text  # the lifecycle's guard, unchanged
     admin.clock.advance(86400 + 60)
     admin.csrf = sign_in(admin)  # a day later: the admin session has long timed out
-    done = admin.client.post("/admin/keys/activate", data={"csrf": admin.csrf, "kid": kid})
+    done = admin.client.post("/admin/keys/activate", data={**confirmed, "csrf": admin.csrf})
     assert done.status_code == 200, done.text[:500]
     assert admin.instance.keyring.current.active.kid == kid
     states = {r.kid: r.state for r in admin.instance.store.list_keys()}

@@ -36,12 +36,13 @@ def test_admin_creates_a_biller_rotates_keys_and_sees_a_simulator_login_in_the_a
 
     page.goto(f"{served.base_url}/admin/keys")
     page.click("#generate-key")
-    kid = re.search(r"Generated key ([0-9a-f]{16})", page.inner_text("#key-message")).group(1)
+    kid = re.search(r"Generated key ([0-9a-f]{16})", page.inner_text("#result-message")).group(1)
     page.click(f"#stage-{kid}")
-    assert "is staged" in page.inner_text("#key-message")
-    page.check(f"#force-{kid}")  # keys.min_overlap is a day; the guard's --force, as the CLI has it
-    page.click(f"#activate-{kid}")
-    assert f"Key {kid} now signs" in page.inner_text("#key-message")
+    assert "is staged" in page.inner_text("#result-message")
+    page.click(f"#activate-{kid}")  # asks first
+    page.check("#option-force")  # keys.min_overlap is a day; the guard's --force, as the CLI has it
+    page.click("#confirm")
+    assert f"Key {kid} now signs" in page.inner_text("#result-message")
     assert page.get_attribute(f'tr[data-kid="{kid}"]', "data-state") == "active"
     page.screenshot(path=str(SCREENSHOTS / "admin-keys.png"), full_page=True)
 

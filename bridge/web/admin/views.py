@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bridge import audit
-from bridge.audit import FIELDS, as_row, export_lines
+from bridge.audit import FIELDS, TITLES, as_row, export_lines
 from bridge.cli.audit import parse_since
 from bridge.errors import ValidationError
 from bridge.instance import Instance
@@ -25,7 +25,9 @@ from bridge.web.admin.auth import (
     current_admin_session,
     refuse_frames,
 )
+from bridge.web.admin.charts import hourly_chart
 from bridge.web.admin.csrf import verify_csrf
+from bridge.web.admin.page import admin_render
 from bridge.web.health_routes import readiness
 from bridge.web.offload import in_thread
 from bridge.web.pages import render
@@ -33,12 +35,6 @@ from bridge.web.responses import client_ip
 
 ADMIN_LOGIN = "admin.login"
 AUDIT_PAGE_LIMIT = 200
-
-
-def admin_render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
-    session: AdminSession | None = getattr(request.state, "admin", None)
-    return render(request, template, status=status, admin=session, csrf=session.csrf if session else "",
-                  **context)
 
 
 # --- sign in / out -------------------------------------------------------------------------------
@@ -128,7 +124,7 @@ def _dashboard(instance: Instance) -> dict[str, Any]:
         "warning_days": instance.settings.keys.expiry_warning_days,
         "sps": [(sp, bound.get(sp.entity_id, 0)) for sp in instance.registry],
         "fetches": list(reversed(fetches)), "last_fetch": fetches[-1] if fetches else None,
-        "hours": hours, "max_hour": max([h[1] for h in hours] + [1]),
+        "hours": hours, "hours_chart": hourly_chart(hours),
         "logins_24h": sum(h[1] for h in hours), "ready": ready, "biller_count": len(billers),
     }
 
@@ -161,7 +157,7 @@ async def audit_page(request: Request) -> Response:
     rows = [as_row(e) for e in reversed(events) if event is None or e.event == event][:AUDIT_PAGE_LIMIT]
     names = [r.name for r in await in_thread(request, instance.store.list_billers)]
     query = {k: v for k, v in request.query_params.items() if k in ("since", "biller") and v}
-    return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=FIELDS,
+    return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=FIELDS, titles=TITLES,
                         billers=names, since=request.query_params.get("since", ""), biller=biller or "",
                         event=event or "", query=query, limit=AUDIT_PAGE_LIMIT)
 
