@@ -102,13 +102,16 @@ def test_a_running_bridge_process_picks_up_transitions_within_the_refresh_interv
         assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
         old = sqlite_admin.active_kid
         new = sqlite_admin.staged()
-        staged_after = _wait_for(lambda: _kids_at(url) == [old, new], KEY_REFRESH_SECONDS + 3)
+        # Waited for well past the promise, so that a late pick-up is measured and reported, not timed out.
+        staged_after = _wait_for(lambda: _kids_at(url) == [old, new], 30)
         sqlite_admin.retire(new)
-        retired_after = _wait_for(lambda: _kids_at(url) == [old], KEY_REFRESH_SECONDS + 3)
+        retired_after = _wait_for(lambda: _kids_at(url) == [old], 30)
     finally:
         server.terminate()
         server.wait(10)
-    assert max(staged_after, retired_after) <= KEY_REFRESH_SECONDS + 3
+    # The promise: within the refresh interval, plus 3 s for a loaded machine's scheduling and the poll step.
+    assert staged_after <= KEY_REFRESH_SECONDS + 3, f"staged key published after {staged_after:.1f} s"
+    assert retired_after <= KEY_REFRESH_SECONDS + 3, f"retired key withdrawn after {retired_after:.1f} s"
 
 
 def _reachable(url: str) -> bool:

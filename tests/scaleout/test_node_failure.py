@@ -37,8 +37,10 @@ class Tally:
 
     launches: Counter[str] = field(default_factory=Counter)  # launch URL -> number of 303 answers
     received: list[str] = field(default_factory=list)  # NameIDs of the SAMLResponses that arrived
-    b_after_kill: list[int] = field(default_factory=list)  # status codes node B answered after the kill
+    # Status codes node B answered after the kill: (status, True when B was the fallback for a request to A).
+    b_after_kill: list[tuple[int, bool]] = field(default_factory=list)
     b_failures_after_kill: list[str] = field(default_factory=list)
+    worker_errors: list[str] = field(default_factory=list)  # checked by the test's own thread, where they fail it
     killed_at: float | None = None
 
 
@@ -52,7 +54,7 @@ def send(tally: Tally, cluster: Cluster, first: Node, do) -> httpx.Response | No
                 tally.b_failures_after_kill.append(repr(exc))
             continue
         if node is cluster.b and tally.killed_at is not None:
-            tally.b_after_kill.append(response.status_code)
+            tally.b_after_kill.append((response.status_code, node is not first))
         return response
     return None
 
@@ -74,7 +76,9 @@ def one_login(cluster: Cluster, tally: Tally, tag: str, nodes: tuple[Node, Node,
             return
         xml = base64.b64decode(parse_post_page(answered.text).saml_response)
         match = NAME_ID.search(xml)
-        assert match, xml[:300]
+        if match is None:
+            tally.worker_errors.append(f"a SAMLResponse without a NameID: {xml[:300]!r}")
+            return
         tally.received.append(match.group(1).decode())
 
 
@@ -83,7 +87,10 @@ def worker(cluster: Cluster, tally: Tally, number: int, stop: threading.Event) -
     plans = [(a, b, a), (b, a, b), (a, a, b), (b, b, a)]
     i = 0
     while not stop.is_set():
-        one_login(cluster, tally, f"w{number}-{i}", plans[(number + i) % len(plans)])
+        try:
+            one_login(cluster, tally, f"w{number}-{i}", plans[(number + i) % len(plans)])
+        except Exception as exc:  # an exception here would die with the thread, unseen by pytest
+            tally.worker_errors.append(f"w{number}-{i}: {exc!r}")
         i += 1
 
 
@@ -111,6 +118,7 @@ def test_sigkill_of_one_node_under_load_loses_no_audit_row_and_reuses_no_ticket(
     issued = Counter(e.email for e in events if e.event == "login.issued" and e.outcome == "ok")
     consumed = Counter(e.account for e in events if e.event == "ticket.consumed")
 
+    assert tally.worker_errors == []
     assert received_before_kill > 0, "the load had not started before the kill"
     assert len(tally.received) > received_before_kill, "no login completed after the kill"
     # Every assertion a browser received has its audit row (and only one).
@@ -121,5 +129,10 @@ def test_sigkill_of_one_node_under_load_loses_no_audit_row_and_reuses_no_ticket(
     assert max(consumed.values()) == 1
     # Node B kept serving: everything sent to it after the kill was answered, and with success.
     assert tally.b_failures_after_kill == []
-    assert tally.b_after_kill and all(status < 500 for status in tally.b_after_kill), Counter(tally.b_after_kill)
+    # What was sent to B first succeeded (201 created, 303 launched, 200 signed in). A request that A may
+    # have served before it died can be refused on B as already used (400): the rule that no ticket is used twice.
+    success = (200, 201, 303)
+    assert tally.b_after_kill, "node B answered nothing after the kill"
+    assert all(status in success for status, fallback in tally.b_after_kill if not fallback), tally.b_after_kill
+    assert all(status in (*success, 400) for status, fallback in tally.b_after_kill if fallback), tally.b_after_kill
     assert httpx.get(f"{cluster.b.url}/readyz", timeout=5.0).status_code == 200

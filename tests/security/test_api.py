@@ -89,8 +89,9 @@ def test_rate_limit_window_resets(api):
     api.clock.now = api.clock.now.replace(second=0)
     set_limits(api, api_per_minute=5)
     limit = 5
-    for _ in range(limit + 1):
-        _post(api, {"biller": "city", **PAYER}, key="bk_x_y")
+    statuses = [_post(api, {"biller": "city", **PAYER}, key="bk_x_y").status_code for _ in range(limit + 1)]
+    assert statuses == [401] * limit + [429]  # the limit was reached inside the window
+    _refused(api, _post(api, {"biller": "city", **PAYER}), 429, "rate_limited")
     api.clock.advance(60)
     assert _post(api, {"biller": "city", **PAYER}).status_code == 201
 
@@ -165,6 +166,8 @@ def test_hostile_field_value_is_400_naming_the_field(shared_api, change):
     body = {k: v for k, v in body.items() if v is not None}
     response = _post(shared_api, body)
     _refused(shared_api, response, 400, "invalid_field")
+    field = [name for name, value in change.items() if value is not None][-1]
+    assert field in response.json()["detail"], response.json()
 
 
 def test_json_nested_ten_thousand_deep_is_400_not_500(api):
