@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from bridge.errors import ConfigError
+from bridge.invoicecloud.relay_state import check_template
 from bridge.secrets_at_rest import check_secret
 from bridge.urls import https_or_loopback
 
@@ -80,6 +81,9 @@ class IdpSettings(_Section):
     metadata_cache_duration_rotating: Duration = 3600
     sign_metadata: bool = False
     allow_sha1: bool = False
+    # true: the metadata says WantAuthnRequestsSigned="true" and unsigned requests are refused from every SP
+    # (some SP libraries, e.g. samlify, sign only when the IdP asks for it).
+    want_authn_requests_signed: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -182,6 +186,11 @@ class SpSettings(_Section):
     nameid_format: str | None = None
     allow_http_acs: bool = False
 
+    @field_validator("relay_state_template")
+    @classmethod
+    def _relay_state_template(cls, value: str) -> str:
+        return check_template(value)  # its length is checked in Settings, against limits.max_relay_state_sent
+
     @field_validator("attribute_names")
     @classmethod
     def _claims(cls, value: dict[str, str]) -> dict[str, str]:
@@ -195,6 +204,11 @@ class LimitSettings(_Section):
     max_body: int = 64 * 1024
     max_saml_message: int = 32 * 1024
     max_inflated: int = 128 * 1024
+    # RelayState an SP sends (echoed byte for byte). SAML Bindings 3.4.3 binds the sender to 80 bytes, but
+    # SPs send return URLs of ~100 bytes (SimpleSAMLphp); refusing those would refuse the whole login.
+    max_relay_state: int = Field(default=1024, ge=80, le=8192)
+    # RelayState the bridge composes itself (IdP-initiated launches): the 80 bytes the bindings allow a sender.
+    max_relay_state_sent: int = Field(default=80, ge=1, le=8192)
     api_per_minute: int = 600
     sso_per_minute_per_ip: int = 300
 
@@ -275,6 +289,15 @@ class Settings(_Section):
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = Path(".")
 
+    @model_validator(mode="after")
+    def _relay_state_fits(self) -> Settings:
+        for entity_id, sp in self.sp.items():
+            try:
+                check_template(sp.relay_state_template, max_bytes=self.limits.max_relay_state_sent)
+            except ValueError as exc:
+                raise ValueError(f'sp."{entity_id}".relay_state_template: {exc}') from None
+        return self
+
     def path(self, relative: str) -> Path:
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
@@ -290,9 +313,9 @@ _SECRET_FIELDS = (("tickets", "secrets"), ("session", "secrets"), ("invoicecloud
 def _format_errors(exc: PydanticValidationError, source: Path) -> str:
     lines = []
     for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {where}: {message}")
+        lines.append(f"{source}: {where}: {message}" if err["loc"] else f"{source}: {message}")
     return "\n".join(lines)
 
 

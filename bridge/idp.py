@@ -136,6 +136,8 @@ class IdentityProvider:
             cache_duration=cache_seconds,
             organization=idp.organization,
             sign_with=keys.active if idp.sign_metadata else None,
+            want_authn_requests_signed=idp.want_authn_requests_signed,
+            allow_sha1=idp.allow_sha1,
         )
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         document = MetadataDocument(
@@ -145,6 +147,15 @@ class IdentityProvider:
         return document
 
     # --- receiving ------------------------------------------------------------------------
+    def _must_be_signed(self, sp: ServiceProvider) -> bool:
+        """The SP's metadata says it signs (AuthnRequestsSigned), or this IdP wants every request signed."""
+        return sp.authn_requests_signed or self.settings.idp.want_authn_requests_signed
+
+    def _unsigned_refusal(self, sp: ServiceProvider) -> str:
+        if sp.authn_requests_signed:
+            return "this service provider's requests must be signed; the request is not"
+        return "this bridge accepts only signed requests (idp.want_authn_requests_signed); the request is not signed"
+
     def _verified_redirect(
         self, raw_query: str, parse: Callable[[bytes], tuple[etree._Element, M]]
     ) -> tuple[M, ServiceProvider, str | None]:
@@ -158,14 +169,14 @@ class IdentityProvider:
         sp = self.registry.get(message.issuer)
         if message.signed:
             raise SignatureError("the HTTP-Redirect binding carries its signature in the query, not in the XML")
-        if query.signature is not None or sp.authn_requests_signed:
+        if query.signature is not None or self._must_be_signed(sp):
             if query.signature is None:
-                raise SignatureError("this service provider's requests must be signed; the request is not")
+                raise SignatureError(self._unsigned_refusal(sp))
             verify_redirect(
                 query.signed_octets, query.sig_alg, query.signature, sp.signing_certs,
                 allow_sha1=self.settings.idp.allow_sha1,
             )
-        return message, sp, bindings.check_relay_state(query.relay_state)
+        return message, sp, bindings.check_relay_state(query.relay_state, max_bytes=limits.max_relay_state)
 
     def _verified_post(
         self, form: Mapping[str, str], parse: Callable[[bytes], tuple[etree._Element, M]]
@@ -177,11 +188,12 @@ class IdentityProvider:
         xml = bindings.decode_post(value, max_message=self.settings.limits.max_saml_message)
         root, message = parse(xml)
         sp = self.registry.get(message.issuer)
-        if message.signed or sp.authn_requests_signed:
+        if message.signed or self._must_be_signed(sp):
             if not message.signed:
-                raise SignatureError("this service provider's requests must be signed; the request is not")
+                raise SignatureError(self._unsigned_refusal(sp))
             verify_enveloped(root, sp.signing_certs, allow_sha1=self.settings.idp.allow_sha1)
-        return message, sp, bindings.check_relay_state(form.get("RelayState"))
+        relay_state = bindings.check_relay_state(form.get("RelayState"), max_bytes=self.settings.limits.max_relay_state)
+        return message, sp, relay_state
 
     def receive_redirect(self, raw_query: str) -> Incoming:
         request, sp, relay_state = self._verified_redirect(raw_query, parse_authn_request)
@@ -355,7 +367,8 @@ class IdentityProvider:
         sp = self.registry.get(sp_entity_id)
         return self._issue(
             sp, sp.default_acs().location, identity, in_response_to=None, requested_format=None,
-            relay_state=bindings.check_relay_state(relay_state), session_id=session_id,
+            relay_state=bindings.check_relay_state(relay_state, max_bytes=self.settings.limits.max_relay_state_sent),
+            session_id=session_id,
             authn_instant=authn_instant, flow="idp-initiated", client_ip=client_ip, mark=None,
         )
 

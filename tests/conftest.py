@@ -12,7 +12,8 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every test must run: {reason}"
+
+
+@contextmanager
+def reopened(harness: Harness, *, idp: str = "", append: str = "") -> Iterator[Harness]:
+    """The same instance (folder, store) restarted with ``idp`` lines added under [idp] and ``append``
+    added at the end of bridge.toml: for settings that are read once at start."""
+    config = harness.init.config
+    config.write_text(config.read_text().replace("[idp]\n", "[idp]\n" + idp, 1) + append)
+    instance = open_instance(load_settings(config), clock=harness.clock)
+    app = create_app(instance, background=False)
+    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
+        yield replace(harness, instance=instance, client=client)
+    instance.close()
 
 
 @pytest.fixture

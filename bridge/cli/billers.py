@@ -27,6 +27,7 @@ from bridge.cli.common import add_config, add_json, emit, settings_from_args, ta
 from bridge.cli.ic_options import add_ic_options, apply_ic_options, register_reseal
 from bridge.clock import utcnow
 from bridge.config import Settings
+from bridge.delegation.launches import check_relay_state_fits
 from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError
 from bridge.invoicecloud.credentials import masked
@@ -91,6 +92,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     changes.setdefault("link_base", default_link_base(settings.idp.base_url, changes["sp_entity_id"]))
     biller = apply_ic_options(validate_biller(Biller(name=args.name, **changes)), args, settings)
     check_sp_trusted(settings, biller.sp_entity_id)
+    check_relay_state_fits(settings, biller)
     now = utcnow()
     store = open_store(settings)
     try:

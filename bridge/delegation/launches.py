@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bridge.billers import FLOWS, Biller
+from bridge.config import Settings
 from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import ValidationError
 from bridge.identity import Identity
+from bridge.invoicecloud import relay_state
 from bridge.invoicecloud.links import build_link, resolve_login_type, resolve_view_mode
 
 LAUNCH_PATH = "/launch"
@@ -106,12 +108,46 @@ def ic_link(biller: Biller, launch: LaunchRequest) -> str:
     )
 
 
-def relay_state_for(template: str, launch: LaunchRequest) -> str:
+def relay_state_for(template: str, biller: Biller, launch: LaunchRequest) -> str:
     """The RelayState of an IdP-initiated launch: by default IC's own query string for the deep link."""
-    return template.format(
-        account=launch.account_number, view_mode=launch.view_mode, deep_link=launch.deep_link,
-        biller_guid="", biller=launch.biller,
+    return relay_state.render(
+        template, account=launch.account_number, view_mode=launch.view_mode, deep_link=launch.deep_link,
+        biller_guid=biller.biller_guid, biller=biller.name,
     )
+
+
+def launch_relay_state(settings: Settings, biller: Biller, launch: LaunchRequest) -> str | None:
+    """What an IdP-initiated launch will send as RelayState (None for SP-initiated ones).
+
+    Checked when the launch is created (and again before a partner's own ticket is spent): a RelayState
+    over ``limits.max_relay_state_sent`` would make the launch fail after its ticket is used up.
+    """
+    if launch.flow != "idp-initiated":
+        return None
+    template = settings.sp_settings(biller.sp_entity_id).relay_state_template
+    value = relay_state_for(template, biller, launch)
+    limit = settings.limits.max_relay_state_sent
+    if len(value.encode()) > limit:
+        field = "account_number" if "account" in relay_state.placeholders_of(template) else "flow"
+        raise ValidationError(field, f"the RelayState this launch would send ({template!r}) is "
+                                     f"{len(value.encode())} bytes, over the {limit} allowed "
+                                     "(limits.max_relay_state_sent); use a shorter account number or "
+                                     "the sp-initiated flow")
+    return value
+
+
+def check_relay_state_fits(settings: Settings, biller: Biller) -> None:
+    """When a biller whose launches default to IdP-initiated is saved: its SP's template, with this biller's
+    name and GUID, leaves room for an account number."""
+    if biller.flow != "idp-initiated":
+        return
+    template = settings.sp_settings(biller.sp_entity_id).relay_state_template
+    try:
+        relay_state.check_template(template.replace("{biller}", biller.name).replace("{biller_guid}",
+                                                                                      biller.biller_guid),
+                                   max_bytes=settings.limits.max_relay_state_sent)
+    except ValueError as exc:
+        raise ValidationError("relay_state_template", f"for SP {biller.sp_entity_id} and this biller: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from bridge.errors import PayloadTooLarge, SamlError
 
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-MAX_RELAY_STATE = 80  # SAML Bindings 3.4.3 / 3.5.3: RelayState MUST NOT exceed 80 bytes
+# SAML Bindings 3.4.3 / 3.5.3: a sender's RelayState MUST NOT exceed 80 bytes. That binds the sender: what an
+# SP sends is accepted up to limits.max_relay_state (default 1 KiB, SPs send return URLs) and echoed unchanged.
+DEFAULT_MAX_RELAY_STATE = 1024
 
 
 def b64decode_strict(value: str, *, max_size: int, what: str) -> bytes:
@@ -83,7 +85,11 @@ def parse_redirect_query(raw_query: str) -> RedirectQuery:
     if "SAMLRequest" not in raw:
         raise SamlError("no SAMLRequest parameter: this URL receives SAML AuthnRequests")
     signed = "&".join(f"{name}={raw[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg") if name in raw)
-    decoded = {name: unquote_plus(value) for name, value in raw.items()}
+    try:
+        # Strict: a RelayState whose octets are not UTF-8 could not be echoed byte for byte.
+        decoded = {name: unquote_plus(value, errors="strict") for name, value in raw.items()}
+    except UnicodeDecodeError:
+        raise SamlError("a query parameter is not valid percent-encoded UTF-8") from None
     return RedirectQuery(
         saml_request=decoded["SAMLRequest"],
         relay_state=decoded.get("RelayState"),
@@ -93,9 +99,10 @@ def parse_redirect_query(raw_query: str) -> RedirectQuery:
     )
 
 
-def check_relay_state(relay_state: str | None) -> str | None:
-    if relay_state is not None and len(relay_state.encode()) > MAX_RELAY_STATE:
-        raise SamlError(f"RelayState is longer than {MAX_RELAY_STATE} bytes (SAML Bindings 3.4.3)")
+def check_relay_state(relay_state: str | None, *, max_bytes: int = DEFAULT_MAX_RELAY_STATE) -> str | None:
+    """The RelayState to echo, unchanged; SamlError when it is too long or holds control characters."""
+    if relay_state is not None and len(relay_state.encode()) > max_bytes:
+        raise SamlError(f"RelayState is longer than {max_bytes} bytes")
     # Control characters have no place in a landing-page hint and browsers rewrite them in form values
     # (NUL to U+FFFD, CR/LF normalised), so the SP would receive something other than what was signed or sent.
     if relay_state is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in relay_state):

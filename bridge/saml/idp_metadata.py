@@ -1,8 +1,12 @@
 """Our IdP metadata (SAML Metadata 2.0 §2.4.3 IDPSSODescriptor), built from the published keys.
 
 One KeyDescriptor per published certificate, the signing one first (some SPs
-read only the first), each named by its kid. Built once per key change by
-the caller, never per request.
+read only the first), each named by its kid. The entity's ``md:Extensions``
+list the digest and signature algorithms the bridge accepts, most preferred
+first (SAML V2.0 Metadata Profile for Algorithm Support 1.0 §2.2-2.3): SPs
+that read them (Shibboleth SP) sign their requests with RSA-SHA256 instead of
+their RSA-SHA1 default. Built once per key change by the caller, never per
+request.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from bridge.identity import CLAIMS
 from bridge.keys.material import Certificate, SigningKey
 from bridge.saml.assertions import ATTRNAME_BASIC, SUPPORTED_NAMEID_FORMATS, instant
 from bridge.saml.bindings import POST, REDIRECT
-from bridge.saml.signing import sign
-from bridge.saml.xml import NS
+from bridge.saml.signing import accepted_digest_methods, accepted_signature_methods, sign
+from bridge.saml.xml import ALG, NS
 
 PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 _MD = "{%s}" % NS["md"]
 _DS = "{%s}" % NS["ds"]
 _A = "{%s}" % NS["saml"]
+_ALG = "{%s}" % ALG
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,14 @@ class IdpEndpoints:
     entity_id: str
     sso_url: str
     slo_url: str | None = None
+
+
+def _algorithm_support(root: etree._Element, *, allow_sha1: bool) -> None:
+    extensions = etree.SubElement(root, f"{_MD}Extensions")
+    for algorithm in accepted_digest_methods(allow_sha1=allow_sha1):
+        etree.SubElement(extensions, f"{_ALG}DigestMethod", Algorithm=algorithm)
+    for algorithm in accepted_signature_methods(allow_sha1=allow_sha1):
+        etree.SubElement(extensions, f"{_ALG}SigningMethod", Algorithm=algorithm)
 
 
 def _key_descriptor(parent: etree._Element, certificate: Certificate) -> None:
@@ -51,15 +64,18 @@ def build_idp_metadata(
     organization: str,
     claim_names: Sequence[str] = CLAIMS,
     sign_with: SigningKey | None = None,
+    want_authn_requests_signed: bool = False,
+    allow_sha1: bool = False,
 ) -> bytes:
     """``certificates`` in publication order: the active (signing) one first."""
-    root = etree.Element(f"{_MD}EntityDescriptor", nsmap={"md": NS["md"], "saml": NS["saml"]})
+    root = etree.Element(f"{_MD}EntityDescriptor", nsmap={"md": NS["md"], "saml": NS["saml"], "alg": ALG})
     root.set("entityID", endpoints.entity_id)
     root.set("ID", "_meta" + certificates[0].kid if certificates else "_meta")
     root.set("validUntil", instant(now + timedelta(seconds=valid_for)))
     root.set("cacheDuration", f"PT{cache_duration}S")
+    _algorithm_support(root, allow_sha1=allow_sha1)  # schema order: (Signature), Extensions, role descriptors
     idp = etree.SubElement(root, f"{_MD}IDPSSODescriptor", protocolSupportEnumeration=PROTOCOL)
-    idp.set("WantAuthnRequestsSigned", "false")
+    idp.set("WantAuthnRequestsSigned", "true" if want_authn_requests_signed else "false")
     for certificate in certificates:
         _key_descriptor(idp, certificate)
     if endpoints.slo_url:

@@ -32,19 +32,28 @@ RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 SHA1_DIGEST = "http://www.w3.org/2000/09/xmldsig#sha1"
 SHA256_DIGEST = "http://www.w3.org/2001/04/xmlenc#sha256"
 
+SHA384_DIGEST = "http://www.w3.org/2001/04/xmldsig-more#sha384"
+SHA512_DIGEST = "http://www.w3.org/2001/04/xmlenc#sha512"
+
 _REDIRECT_HASHES: dict[str, hashes.HashAlgorithm] = {
     RSA_SHA256: hashes.SHA256(),
     RSA_SHA384: hashes.SHA384(),
     RSA_SHA512: hashes.SHA512(),
 }
-_ALLOWED_SIGNATURE_METHODS = frozenset(_REDIRECT_HASHES)
-_ALLOWED_DIGESTS = frozenset(
-    {
-        SHA256_DIGEST,
-        "http://www.w3.org/2001/04/xmldsig-more#sha384",
-        "http://www.w3.org/2001/04/xmlenc#sha512",
-    }
-)
+# What the bridge accepts from SPs, most preferred first. The IdP metadata publishes these lists
+# (SAML V2.0 Metadata Profile for Algorithm Support), so they and the verifier cannot disagree.
+SIGNATURE_METHODS = (RSA_SHA256, RSA_SHA384, RSA_SHA512)
+DIGEST_METHODS = (SHA256_DIGEST, SHA384_DIGEST, SHA512_DIGEST)
+
+
+def accepted_signature_methods(*, allow_sha1: bool) -> tuple[str, ...]:
+    return SIGNATURE_METHODS + ((RSA_SHA1,) if allow_sha1 else ())
+
+
+def accepted_digest_methods(*, allow_sha1: bool) -> tuple[str, ...]:
+    return DIGEST_METHODS + ((SHA1_DIGEST,) if allow_sha1 else ())
+
+
 _ALLOWED_TRANSFORMS = frozenset(
     {
         "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
@@ -137,14 +146,14 @@ def _check_signed_info(signature: etree._Element, root_id: str, *, allow_sha1: b
     algorithm = method.get("Algorithm")
     if algorithm == RSA_SHA1 and not allow_sha1:
         raise SignatureError("SHA-1 signatures are refused; sign with RSA-SHA256")
-    if algorithm not in _ALLOWED_SIGNATURE_METHODS and not (allow_sha1 and algorithm == RSA_SHA1):
+    if algorithm not in accepted_signature_methods(allow_sha1=allow_sha1):
         raise SignatureError(f"signature algorithm {algorithm} is not accepted")
     reference = references[0]
     if reference.get("URI") != "#" + root_id:
         raise SignatureError(f"the signature does not cover the {what} it is attached to")
     digest = reference.find(f"{DS}DigestMethod")
     digest_alg = digest.get("Algorithm") if digest is not None else None
-    if digest_alg not in _ALLOWED_DIGESTS and not (allow_sha1 and digest_alg == SHA1_DIGEST):
+    if digest_alg not in accepted_digest_methods(allow_sha1=allow_sha1):
         raise SignatureError(f"digest algorithm {digest_alg} is not accepted; use SHA-256")
     for transform in reference.iterfind(f"{DS}Transforms/{DS}Transform"):
         if transform.get("Algorithm") not in _ALLOWED_TRANSFORMS:
@@ -219,4 +228,7 @@ def verify_redirect(
     raise SignatureError("the request's signature does not verify with the service provider's certificates")
 
 
-__all__ = ["NS", "RSA_SHA1", "RSA_SHA256", "enveloped_signature", "sign", "verify_enveloped", "verify_redirect"]
+__all__ = [
+    "NS", "RSA_SHA1", "RSA_SHA256", "accepted_digest_methods", "accepted_signature_methods", "enveloped_signature",
+    "sign", "verify_enveloped", "verify_redirect",
+]

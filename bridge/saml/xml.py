@@ -27,6 +27,7 @@ NS = {
     "xs": "http://www.w3.org/2001/XMLSchema",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
+ALG = "urn:oasis:names:tc:SAML:metadata:algsupport"  # SAML V2.0 Metadata Profile for Algorithm Support
 SAMLP = "{%s}" % NS["samlp"]
 SAML = "{%s}" % NS["saml"]
 MD = "{%s}" % NS["md"]
@@ -36,6 +37,8 @@ SCHEMA_DIR = Path(onelogin.saml2.__file__).parent / "schemas"
 PROTOCOL_XSD = "saml-schema-protocol-2.0.xsd"
 METADATA_XSD = "saml-schema-metadata-2.0.xsd"
 ASSERTION_XSD = "saml-schema-assertion-2.0.xsd"
+# The metadata schema takes md:Extensions content laxly; this one checks the alg:* elements themselves.
+ALGSUPPORT_XSD = "sstc-saml-metadata-algsupport-v1.0.xsd"
 
 
 def parse_untrusted(data: bytes, *, what: str = "XML message") -> etree._Element:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from bridge import audit
 from bridge.billers import authenticate_api_key, authorise, get_biller
 from bridge.delegation import tickets
-from bridge.delegation.launches import expires_at, launch_url, validate_launch
+from bridge.delegation.launches import expires_at, launch_relay_state, launch_url, validate_launch
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
 from bridge.web.offload import in_thread
@@ -52,6 +52,7 @@ def _create_login(instance: Instance, token: str | None, body: dict[str, Any], i
     biller = get_biller(instance.store, name)
     authorise(key, biller.name)
     launch = validate_launch(biller, body)
+    launch_relay_state(instance.settings, biller, launch)  # refused now, not after the ticket is spent
     now = instance.clock()
     token_value = tickets.mint(instance.settings.tickets.secrets, launch, ticket_id=instance.new_id(), now=now)
     audit.record(

@@ -17,7 +17,7 @@ from bridge.delegation.launches import (
     PendingRequest,
     ic_link,
     identity_of,
-    relay_state_for,
+    launch_relay_state,
     validate_launch,
 )
 from bridge.delegation.sessions import Session
@@ -71,6 +71,7 @@ def _redeem(instance: Instance, request: Request) -> Response:
     except (TicketError, NotFound) as exc:
         _refuse(instance, exc, now=now, ip=ip)
     launch = _launch_of(biller, ticket.payload, partner=partner)
+    relay = launch_relay_state(instance.settings, biller, launch)  # before the ticket is spent
     identity = identity_of(launch)
     session = Session(session_id=instance.new_id(), identity=identity, authn_instant=now,
                       view_mode=launch.view_mode, deep_link=launch.deep_link)
@@ -93,7 +94,6 @@ def _redeem(instance: Instance, request: Request) -> Response:
         response: Response = saml_post_page(request, outgoing, biller=biller)
         instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
     elif launch.flow == "idp-initiated":
-        relay = relay_state_for(instance.settings.sp_settings(biller.sp_entity_id).relay_state_template, launch)
         outgoing = instance.idp.unsolicited(biller.sp_entity_id, identity, relay_state=relay,
                                             session_id=session.session_id, authn_instant=now, client_ip=ip)
         response = saml_post_page(request, outgoing, biller=biller)

@@ -200,8 +200,8 @@ def test_request_without_saml_request_parameter_is_refused(sqlite_bridge, sp):
     refused(sqlite_bridge, sqlite_bridge.sso_redirect(SSO), "invalid_saml_request")
 
 
-def test_relay_state_longer_than_80_bytes_is_refused(sqlite_bridge, sp):
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp), "r" * 81)),
+def test_relay_state_longer_than_the_limit_is_refused(sqlite_bridge, sp):
+    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp), "r" * 1025)),
             "invalid_saml_request")
 
 

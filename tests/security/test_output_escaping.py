@@ -1,8 +1,8 @@
 """Unicode, markup and control characters in every value the bridge writes into HTML, XML or URLs.
 
 The auto-POST page must parse back to exactly the values sent; the assertion
-XML must stay well-formed with the values intact; RelayState over 80 bytes
-(SAML Bindings 3.4.3) or carrying control characters is refused.
+XML must stay well-formed with the values intact; RelayState over
+``limits.max_relay_state`` (1 KiB) or carrying control characters is refused.
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ def test_relay_state_is_escaped_and_round_trips_exactly(sqlite_bridge, plain_sp,
     assert parser.event_handlers == []
 
 
-def test_relay_state_of_81_bytes_is_refused(sqlite_bridge, plain_sp):
-    refused(sqlite_bridge, _page(sqlite_bridge, plain_sp, "a" * 81), 400, "invalid_saml_request")
+def test_relay_state_of_1025_bytes_is_refused(sqlite_bridge, plain_sp):
+    refused(sqlite_bridge, _page(sqlite_bridge, plain_sp, "a" * 1025), 400, "invalid_saml_request")
 
 
-def test_relay_state_of_80_bytes_counted_in_utf8_not_characters(sqlite_bridge, plain_sp):
-    # 41 two-byte characters: 41 characters, 82 bytes.
-    refused(sqlite_bridge, _page(sqlite_bridge, plain_sp, "é" * 41), 400, "invalid_saml_request")
+def test_relay_state_limit_is_counted_in_utf8_bytes_not_characters(sqlite_bridge, plain_sp):
+    # 513 two-byte characters: 513 characters, 1026 bytes.
+    refused(sqlite_bridge, _page(sqlite_bridge, plain_sp, "é" * 513), 400, "invalid_saml_request")
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x7f", "\r", "\n"], ids=repr)

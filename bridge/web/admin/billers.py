@@ -30,6 +30,7 @@ from bridge.billers import (
 )
 from bridge.cli.biller_options import parse_login_types
 from bridge.config import IC_LINK_BASE
+from bridge.delegation.launches import check_relay_state_fits
 from bridge.delegation.tickets import partner_secret
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
@@ -94,6 +95,7 @@ def biller_from_form(form: FormData, *, name: str, base_url: str) -> Biller:
 def _check_sp(instance: Instance, biller: Biller) -> None:
     if instance.registry.find(biller.sp_entity_id) is None:
         raise ValidationError("sp_entity_id", f"no trusted metadata for {biller.sp_entity_id}")
+    check_relay_state_fits(instance.settings, biller)
 
 
 def _record_change(instance: Instance, request: Request, biller: str, detail: str) -> None:
@@ -196,6 +198,7 @@ def _update(instance: Instance, request: Request, name: str, form: FormData) -> 
     biller = apply_ic_form(instance.settings, form, edited, current)
     if biller.sp_entity_id != current.sp_entity_id:
         _check_sp(instance, biller)
+    check_relay_state_fits(instance.settings, biller)
     if biller.biller_guid != current.biller_guid:
         other = instance.store.get_biller_by_guid(biller.biller_guid)
         if other is not None and other.name != name:
