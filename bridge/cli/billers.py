@@ -124,6 +124,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         biller = apply_ic_options(validate_biller(replace(current, **changes)), args, settings)
         if biller.sp_entity_id != current.sp_entity_id:
             check_sp_trusted(settings, biller.sp_entity_id)
+        check_relay_state_fits(settings, biller)
         check_unique_guid(store, biller)
         changed = changed_fields(current, biller)
         if changed:
