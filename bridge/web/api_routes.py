@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,8 +12,8 @@ from bridge import audit
 from bridge.billers import authenticate_api_key, authorise, get_biller
 from bridge.delegation import tickets
 from bridge.delegation.launches import expires_at, launch_relay_state, launch_url, validate_launch
-from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
+from bridge.web.api_input import ApiModel, Integer, IntegerOrName, Name, Text, json_bytes, parse_json
 from bridge.web.offload import in_thread
 from bridge.web.openapi import openapi_document
 from bridge.web.responses import client_ip
@@ -28,30 +27,33 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    if "application/json" not in request.headers.get("content-type", ""):
-        raise BridgeError("send the body as JSON with Content-Type: application/json", code="invalid_json")
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
-        raise BridgeError("the body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BridgeError("the body must be a JSON object", code="invalid_json")
-    return body
+class LoginBody(ApiModel):
+    """``POST /api/v1/logins`` (CONTRACT.md). Types and sizes here; the biller-specific rules
+    (known roles, enabled deep links, email and account syntax) in bridge.delegation.launches."""
+
+    biller: Name
+    email: Text(254, min_length=1)
+    account_number: Text(50, min_length=1)
+    role: Text(64) | None = None
+    login_type: IntegerOrName | None = None
+    deep_link: IntegerOrName | None = None
+    view_mode: Integer | None = None
+    flow: Literal["sp-initiated", "idp-initiated"] | None = None
+
+    def launch_fields(self) -> dict[str, Any]:
+        """The fields the partner sent, for validate_launch (absent and null are the same: the default)."""
+        return self.model_dump(exclude_none=True)
 
 
-def _create_login(instance: Instance, token: str | None, body: dict[str, Any], ip: str | None) -> dict[str, str]:
+def _create_login(instance: Instance, token: str | None, raw: bytes, ip: str | None) -> dict[str, str]:
     limits = instance.settings.limits
     instance.limiter.limit_api_client(ip, limits.api_per_minute)
     key = authenticate_api_key(instance.store, token)
     instance.limiter.limit_api_key(key.key_id, limits.api_per_minute)
-    name = body.get("biller")
-    if not isinstance(name, str) or not name:
-        raise ValidationError("biller", "required")
-    biller = get_biller(instance.store, name)
+    body = parse_json(raw, LoginBody)  # after the key: an anonymous caller learns nothing about the fields
+    biller = get_biller(instance.store, body.biller)
     authorise(key, biller.name)
-    launch = validate_launch(biller, body)
+    launch = validate_launch(biller, body.launch_fields())
     launch_relay_state(instance.settings, biller, launch)  # refused now, not after the ticket is spent
     now = instance.clock()
     token_value = tickets.mint(instance.settings.tickets.secrets, launch, ticket_id=instance.new_id(), now=now)
@@ -70,8 +72,8 @@ def _create_login(instance: Instance, token: str | None, body: dict[str, Any], i
 async def create_login(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     token = _bearer(request)
-    body = await _json_body(request)
-    result = await in_thread(request, _create_login, instance, token, body, client_ip(request))
+    raw = await json_bytes(request)
+    result = await in_thread(request, _create_login, instance, token, raw, client_ip(request))
     return JSONResponse(result, status_code=201)
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -18,7 +19,7 @@ from bridge.config import Settings, default_config_path, load_settings
 from bridge.errors import BridgeError, StoreUnavailable
 from bridge.instance import Instance, open_instance
 from bridge.web import api_routes, assets, health_routes, launch_routes, saml_routes
-from bridge.web.errors import bridge_error_handler, unexpected_error_handler
+from bridge.web.errors import bridge_error_handler, http_error_handler, unexpected_error_handler
 from bridge.web.offload import Offload
 from bridge.web.security import EdgeMiddleware
 
@@ -102,7 +103,10 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
                 https=settings.idp.is_https,
             )
         ],
-        exception_handlers={BridgeError: bridge_error_handler, Exception: unexpected_error_handler},
+        exception_handlers={
+            BridgeError: bridge_error_handler, StarletteHTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
         lifespan=lifespan,
     )
     app.state.instance = instance

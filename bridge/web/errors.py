@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +27,7 @@ _TITLES = {
     401: "Sign-in required",
     403: "Not allowed",
     404: "Not found",
+    405: "Not allowed",
     409: "Conflict",
     413: "Request too large",
     429: "Too many requests",
@@ -79,6 +81,26 @@ def error_response(request: Request, exc: BridgeError) -> Response:
 async def bridge_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BridgeError)
     return error_response(request, exc)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method) in the same shapes as ours."""
+    assert isinstance(exc, StarletteHTTPException)
+    error = BridgeError(_HTTP_DETAILS.get(exc.status_code, "the request cannot be served"),
+                        code=_HTTP_CODES.get(exc.status_code, "http_error"), status=exc.status_code)
+    response = error_response(request, error)
+    if exc.headers:
+        response.headers.update(exc.headers)  # e.g. Allow on a 405
+    return response
+
+
+_HTTP_DETAILS = {
+    404: "there is nothing at this address",
+    405: "this address does not accept that method",
+}
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

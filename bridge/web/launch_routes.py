@@ -24,6 +24,8 @@ from bridge.delegation.sessions import Session
 from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import BridgeError, NotFound, TicketError, TicketReplayed
 from bridge.instance import Instance
+from bridge.web.api_input import parse_object
+from bridge.web.api_routes import LoginBody
 from bridge.web.offload import in_thread
 from bridge.web.pages import message_page
 from bridge.web.responses import (
@@ -40,7 +42,8 @@ LAUNCH_FIELDS = ("email", "account_number", "role", "login_type", "deep_link", "
 def _launch_of(biller: Biller, payload: dict[str, Any], *, partner: bool) -> LaunchRequest:
     """Bridge tickets were validated when minted; a partner's own ticket is validated now, field by field."""
     if partner:
-        return validate_launch(biller, {k: payload[k] for k in LAUNCH_FIELDS if payload.get(k) is not None})
+        body = parse_object({k: payload[k] for k in LAUNCH_FIELDS if k in payload}, LoginBody)
+        return validate_launch(biller, body.launch_fields())
     try:
         return LaunchRequest(**{name: payload[name] for name in LaunchRequest.__dataclass_fields__})
     except (KeyError, TypeError):

@@ -7,6 +7,7 @@ else gets the strict default below.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 access_log = logging.getLogger("bridge.access")
 
+API_PREFIX = "/api/"  # the partner API: every error, even the edge's own, is JSON {"error", "detail"}
 MAX_HEADER_BYTES = 32 * 1024  # all request headers together; a session cookie is at most 4 KB
 DEFAULT_CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; form-action 'self'; "
@@ -56,15 +58,17 @@ class EdgeMiddleware:
         raw_headers = scope.get("headers") or []
         headers = dict(raw_headers)
         # uvicorn (h11) only bounds a header block it receives in pieces; one sent whole passes at 70 KB+.
+        api = scope["path"].startswith(API_PREFIX)
         if sum(len(name) + len(value) + 4 for name, value in raw_headers) > MAX_HEADER_BYTES:
-            await _plain(send, 431, b"request headers too large")
+            await _refuse(send, 431, "headers_too_large", "the request headers are too large", api=api)
             return
         if len(scope.get("query_string", b"")) > self.max_query:
-            await _plain(send, 414, b"query string too long")
+            await _refuse(send, 414, "uri_too_long", "the query string is too long", api=api)
             return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            await _plain(send, 413, b"request body too large")
+            await _refuse(send, 413, "payload_too_large",
+                          f"the request body is larger than {self.max_body} bytes", api=api)
             return
         received = 0
         limit = self.max_body
@@ -111,13 +115,20 @@ class EdgeMiddleware:
                 })
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+async def _refuse(send: Send, status: int, code: str, detail: str, *, api: bool) -> None:
+    """An answer from the edge itself, before any route: the API's JSON error shape on /api/, plain text elsewhere."""
+    if api:
+        body = json.dumps({"error": code, "detail": detail}).encode()
+        content_type = b"application/json"
+    else:
+        body = detail.encode()
+        content_type = b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"),
+                (b"content-type", content_type), (b"cache-control", b"no-store"),
                 (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                 (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
             ],
