@@ -97,7 +97,7 @@ def _integer(value: object) -> int:
 def _integer_or_name(value: object) -> int | str:
     if isinstance(value, str) and not _DECIMAL.match(value):
         if not _NAME.match(value):
-            raise ValueError("must be an integer or a name (a letter, then letters, digits, '.', '_' or '-'; at most 63)")
+            raise ValueError("must be an integer or a name (a letter, then letters, digits, '.', '_' or '-')")
         return value
     try:
         return _integer(value)
