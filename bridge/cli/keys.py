@@ -18,7 +18,7 @@ from bridge import audit
 from bridge.cli.common import add_config, add_json, emit, settings_from_args, warn
 from bridge.clock import utcnow
 from bridge.config import Settings
-from bridge.errors import ValidationError
+from bridge.errors import KeyLifecycleError, ValidationError
 from bridge.keys import lifecycle as key_lifecycle
 from bridge.keys.material import Certificate
 from bridge.store import open_store
@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "activate":
             parser.add_argument("--force", action="store_true",
                                 help="activate before keys.min_overlap has passed (SPs may refuse it)")
+        if name == "retire":
+            parser.add_argument("--force", action="store_true",
+                                help="retire within keys.min_overlap of the activation that replaced it")
 
 
 def _command(keys: argparse._SubParsersAction, name: str, text: str,
@@ -106,7 +109,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _transition(args: argparse.Namespace, step: Callable[[Settings, Store, datetime], Any]) -> Any:
     with _opened(args) as (settings, store):
-        return step(settings, store, utcnow())
+        try:
+            return step(settings, store, utcnow())
+        except key_lifecycle.NeedsForce as exc:
+            raise KeyLifecycleError(f"{exc.detail} (--force)") from None
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -144,9 +150,13 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    record = _transition(args, lambda _s, store, now: key_lifecycle.retire(
-        store, args.kid, now=now, actor=audit.os_actor()))
-    emit(args, {"kid": record.kid, "state": record.state},
+    retirement: key_lifecycle.Retirement = _transition(args, lambda settings, store, now: key_lifecycle.retire(
+        store, settings, args.kid, now=now, actor=audit.os_actor(), force=args.force))
+    record = retirement.record
+    if not args.json:
+        for line in retirement.warnings:
+            warn(line)
+    emit(args, {"kid": record.kid, "state": record.state, "warnings": list(retirement.warnings)},
          f"{record.kid} is retired: no longer published. Its files stay until: icbridge keys purge {record.kid}")
     return 0
 

@@ -49,6 +49,13 @@ _RACE = ("another admin or node changed the key set at the same time; nothing ch
          "run `icbridge keys list` and retry")
 
 
+class NeedsForce(KeyLifecycleError):
+    """A move refused only because ``keys.min_overlap`` has not passed: the admin may force it.
+
+    The message names no control; each front end says how to force (``--force``, the console's checkbox).
+    """
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +229,9 @@ def _activation_warnings(record: KeyRecord, evidence: list[ClientFetch], *, now:
     published = _published_for(record, now)
     if published < timedelta(seconds=min_overlap):
         if not force:
-            raise KeyLifecycleError(
+            raise NeedsForce(
                 f"key {record.kid} has been published for {_hours(published)}, less than keys.min_overlap "
-                f"({_hours(min_overlap)}); SPs may not have its certificate yet: wait, or use --force"
+                f"({_hours(min_overlap)}); SPs may not have its certificate yet: wait, or force the activation"
             )
         warnings.append(f"forced: key {record.kid} published for only {_hours(published)} "
                         f"(keys.min_overlap is {_hours(min_overlap)}); SPs that have not refreshed will refuse it")
@@ -244,7 +251,8 @@ def activate(store: Store, settings: Settings, kid: str, *, now: datetime, actor
 
     Refused: a key that is not pending, an expired or not-yet-valid
     certificate (even with ``force``), a private key that does not load, and
-    (unless ``force``) a key published for less than ``keys.min_overlap``.
+    (unless ``force``) a key published for less than ``keys.min_overlap``, unless no key of this store has
+    ever signed (the first key: no SP can have imported an older certificate).
     """
     record = find_key(store, kid)
     _require(record, (PENDING,), "activate",
@@ -258,9 +266,14 @@ def activate(store: Store, settings: Settings, kid: str, *, now: datetime, actor
                                 f"{certificate.not_before:%Y-%m-%d %H:%M} UTC")
     # Every node will load this file the moment the key is active: prove it loads here first.
     load_signing_key(settings.path(record.key_path), certificate, passphrase=settings.keys.passphrase)
+    records = store.list_keys()
     evidence = rollover_evidence(store, kid, since=record.published_at)
-    warnings = _activation_warnings(record, evidence, now=now, min_overlap=settings.keys.min_overlap, force=force)
-    previous = [r for r in store.list_keys() if r.state == ACTIVE]
+    if any(r.activated_at is not None or r.state in (ACTIVE, RETIRING) for r in records):
+        warnings = _activation_warnings(record, evidence, now=now, min_overlap=settings.keys.min_overlap,
+                                        force=force)
+    else:  # the store's first signing key: no SP can hold an older certificate, so there is nothing to overlap
+        warnings = []
+    previous = [r for r in records if r.state == ACTIVE]
     active = replace(record, state=ACTIVE, activated_at=now)
     # The new key goes active first, then the old one steps down: there is never a moment with no signing
     # key (while both are active, the key ring keeps signing with the older one).
@@ -276,17 +289,43 @@ def activate(store: Store, settings: Settings, kid: str, *, now: datetime, actor
     return Activation(active, tuple(r.kid for r in previous), tuple(evidence), tuple(warnings))
 
 
-def retire(store: Store, kid: str, *, now: datetime, actor: str) -> KeyRecord:
-    """retiring, pending or generated → retired: gone from the metadata, files kept until ``purge``."""
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    record: KeyRecord
+    warnings: tuple[str, ...] = ()
+
+
+def _retire_warnings(record: KeyRecord, *, now: datetime, min_overlap: int, force: bool) -> list[str]:
+    """A key replaced less than ``keys.min_overlap`` ago stays published unless forced: SPs that have not
+    imported its successor yet still verify with it, and it is the way back if the new key is refused."""
+    if record.state != RETIRING or record.retiring_at is None:
+        return []
+    since = now - record.retiring_at
+    if since >= timedelta(seconds=min_overlap):
+        return []
+    text = (f"key {record.kid} stopped signing only {_hours(since)} ago, less than keys.min_overlap "
+            f"({_hours(min_overlap)}); SPs that have not imported its successor still need its certificate")
+    if not force:
+        raise NeedsForce(f"{text}: wait, or force the retirement")
+    return [f"forced: {text}"]
+
+
+def retire(store: Store, settings: Settings, kid: str, *, now: datetime, actor: str,
+           force: bool = False) -> Retirement:
+    """retiring, pending or generated → retired: gone from the metadata, files kept until ``purge``.
+
+    Refused (unless ``force``) within ``keys.min_overlap`` of the activation that replaced the key.
+    """
     record = find_key(store, kid)
     if record.state == ACTIVE:
         raise KeyLifecycleError(f"cannot retire key {kid}: it is the active signing key; activate its "
                                 "successor first (it then becomes retiring)")
     _require(record, (RETIRING, PENDING, GENERATED), "retire", "it is already retired")
+    warnings = _retire_warnings(record, now=now, min_overlap=settings.keys.min_overlap, force=force)
     retired = replace(record, state=RETIRED, retired_at=now)
     _move(store, record, retired)
-    _record_transition(store, kid, record.state, RETIRED, now=now, actor=actor)
-    return retired
+    _record_transition(store, kid, record.state, RETIRED, now=now, actor=actor, note="forced" if warnings else "")
+    return Retirement(retired, tuple(warnings))
 
 
 def _files(settings: Settings, record: KeyRecord) -> list[Path]:
@@ -318,15 +357,14 @@ def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[
     - no pending key and the active certificate expires within ``rotation.publish_ahead``: generate + stage;
     - a pending key published for ``rotation.overlap`` (and ``keys.min_overlap``) and fetched by at least one
       client (the rollover guard): activate it; with no fetch at all, hold it and say so every check;
-    - a retiring key retiring for ``rotation.overlap``: retire it.
+    - a retiring key retiring for ``rotation.overlap`` (and ``keys.min_overlap``): retire it.
     """
     rotation, done = settings.rotation, []
     overlap = timedelta(seconds=max(rotation.overlap, settings.keys.min_overlap))
     records = store.list_keys()
     for record in records:
-        if record.state == RETIRING and record.retiring_at and now - record.retiring_at >= timedelta(
-                seconds=rotation.overlap):
-            retire(store, record.kid, now=now, actor=SCHEDULER)
+        if record.state == RETIRING and record.retiring_at and now - record.retiring_at >= overlap:
+            retire(store, settings, record.kid, now=now, actor=SCHEDULER)
             done.append(f"retired {record.kid} (retiring for {_hours(now - record.retiring_at)})")
     pending = [r for r in records if r.state == PENDING]
     for record in pending[:1]:

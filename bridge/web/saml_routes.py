@@ -32,7 +32,10 @@ async def metadata(request: Request) -> Response:
         at=instance.clock(), client_ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:200],
         kids=document.kids,
     )
-    instance.fetch_log.add(fetch)
+    if instance.fetch_log.is_news(fetch):
+        await in_thread(request, instance.fetch_log.write, fetch)  # on record before the client has the keys
+    else:
+        instance.fetch_log.add(fetch)
     headers = {"ETag": document.etag, "Cache-Control": f"public, max-age={min(document.cache_seconds, 3600)}"}
     if request.headers.get("if-none-match") == document.etag:
         return Response(status_code=304, headers=headers)

@@ -98,6 +98,7 @@ def test_an_admin_generates_stages_and_activates_a_key(admin):
     confirmed = {"csrf": admin.csrf, "kid": kid, "confirmed": "yes"}
     early = admin.client.post("/admin/keys/activate", data=confirmed)
     assert early.status_code == 409 and "keys.min_overlap" in early.text  # the lifecycle's guard, unchanged
+    assert "--force" not in early.text and "tick “force”" in early.text  # the console names its own control
     admin.clock.advance(86400 + 60)
     admin.csrf = sign_in(admin)  # a day later: the admin session has long timed out
     done = admin.client.post("/admin/keys/activate", data={**confirmed, "csrf": admin.csrf})

@@ -59,8 +59,9 @@ class Admin:
         return self._done(key_lifecycle.activate(self.bridge.store, settings or self.settings, kid,
                                                  now=self.bridge.clock(), actor=ADMIN, force=force))
 
-    def retire(self, kid: str) -> Any:
-        return self._done(key_lifecycle.retire(self.bridge.store, kid, now=self.bridge.clock(), actor=ADMIN))
+    def retire(self, kid: str, *, force: bool = False, settings: Settings | None = None) -> Any:
+        return self._done(key_lifecycle.retire(self.bridge.store, settings or self.settings, kid,
+                                               now=self.bridge.clock(), actor=ADMIN, force=force))
 
     def purge(self, kid: str) -> Any:
         return self._done(key_lifecycle.purge(self.bridge.store, self.settings, kid, now=self.bridge.clock(),

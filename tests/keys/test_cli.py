@@ -68,7 +68,8 @@ def test_a_whole_rotation_from_the_command_line(capsys, config):
     activated = run_json(capsys, config, "activate", new, "--force")
     assert activated["state"] == "active" and activated["retiring"] == [old]
     assert any(w.startswith("forced") for w in activated["warnings"])
-    assert run_json(capsys, config, "retire", old)["state"] == "retired"
+    retired = run_json(capsys, config, "retire", old, "--force")  # seconds after the activation
+    assert retired["state"] == "retired" and retired["warnings"][0].startswith(f"forced: key {old} stopped signing")
     purged = run_json(capsys, config, "purge", old)
     assert len(purged["removed"]) == 2
     assert states(capsys, config) == {new: "active"}
@@ -149,6 +150,15 @@ def test_activating_before_the_overlap_is_refused_without_force(capsys, config):
     new = run_json(capsys, config, "generate")["kid"]
     run(capsys, config, "stage", new)
     assert "less than keys.min_overlap" in refused(capsys, config, "activate", new)
+
+
+def test_retiring_right_after_the_activation_is_refused_without_force(capsys, config):
+    (old,) = states(capsys, config)
+    new = run_json(capsys, config, "generate")["kid"]
+    run(capsys, config, "stage", new)
+    run(capsys, config, "activate", new, "--force")
+    line = refused(capsys, config, "retire", old)
+    assert "less than keys.min_overlap" in line and line.endswith("force the retirement (--force)")
 
 
 def test_retiring_the_only_active_key_is_refused(capsys, config):

@@ -30,6 +30,7 @@ def test_the_expiry_gauge_labels_each_published_key_with_its_state(sqlite_admin)
     bridge.clock.advance(DAY)
     sqlite_admin.activate(new)
     assert set(_gauge(bridge)) == {(new, "active"), (old, "retiring")}
+    sqlite_admin.bridge.clock.advance(DAY)  # keys.min_overlap after the activation
     sqlite_admin.retire(old)
     gauge = _gauge(bridge)
     assert set(gauge) == {(new, "active")}

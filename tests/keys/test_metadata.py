@@ -57,6 +57,7 @@ def test_cache_duration_is_shortened_while_a_rotation_is_in_progress(sqlite_admi
     bridge.clock.advance(DAY)
     sqlite_admin.activate(new)
     assert cache_duration(bridge.metadata()) == f"PT{idp.metadata_cache_duration_rotating}S"
+    sqlite_admin.bridge.clock.advance(DAY)  # keys.min_overlap after the activation
     sqlite_admin.retire(old)
     assert cache_duration(bridge.metadata()) == f"PT{idp.metadata_cache_duration}S"
 

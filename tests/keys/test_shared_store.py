@@ -46,6 +46,7 @@ def test_a_second_node_sees_each_transition_after_its_key_refresh(admin, other):
     admin.bridge.clock.advance(DAY)
     admin.activate(new)
     assert _view(other) == (new, [new, old])
+    admin.bridge.clock.advance(DAY)  # keys.min_overlap after the activation
     admin.retire(old)
     assert _view(other) == (new, [new])
     admin.purge(old)

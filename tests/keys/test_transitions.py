@@ -8,6 +8,7 @@ import pytest
 
 from bridge.errors import KeyLifecycleError, NotFound
 from bridge.keys import lifecycle as key_lifecycle
+from bridge.store import open_store_url
 
 from .conftest import ADMIN, DAY, Interleaved, metadata_kids
 
@@ -53,6 +54,7 @@ def test_activate_swaps_the_signing_key_and_keeps_the_old_one_published(sqlite_a
 def test_retire_removes_the_old_key_from_the_metadata(sqlite_admin):
     admin = sqlite_admin
     old, new = admin.rolled_over()
+    admin.bridge.clock.advance(admin.settings.keys.min_overlap)
     admin.retire(old)
     assert admin.states() == {old: "retired", new: "active"}
     assert metadata_kids(admin.bridge.metadata()) == [new]
@@ -61,6 +63,7 @@ def test_retire_removes_the_old_key_from_the_metadata(sqlite_admin):
 def test_purge_deletes_the_record_and_the_files(sqlite_admin):
     admin = sqlite_admin
     old, new = admin.rolled_over()
+    admin.bridge.clock.advance(admin.settings.keys.min_overlap)
     admin.retire(old)
     admin.purge(old)
     assert admin.states() == {new: "active"}
@@ -69,6 +72,7 @@ def test_purge_deletes_the_record_and_the_files(sqlite_admin):
 
 def test_every_transition_is_audited_with_actor_and_from_to(admin):
     old, new = admin.rolled_over()
+    admin.bridge.clock.advance(admin.settings.keys.min_overlap)
     admin.retire(old)
     admin.purge(old)
     rows = [e for e in admin.bridge.audit("key.transition") if e.actor == ADMIN]
@@ -119,6 +123,41 @@ def test_force_activates_before_the_overlap_with_a_warning(sqlite_admin):
     assert admin.active_kid == kid
     assert any(w.startswith("forced") for w in activation.warnings)
     assert any("(forced)" in (e.detail or "") for e in admin.bridge.audit("key.transition"))
+
+
+def test_retiring_a_key_within_the_overlap_of_its_replacement_is_refused(sqlite_admin):
+    admin = sqlite_admin
+    old, _new = admin.rolled_over()
+    admin.bridge.clock.advance(admin.settings.keys.min_overlap - 60)
+    error = _refused(admin, lambda: admin.retire(old), f"key {old} stopped signing only 24.0 h ago|only 23")
+    assert isinstance(error, key_lifecycle.NeedsForce)
+    assert "--force" not in error.detail and "force the retirement" in error.detail
+
+
+def test_force_retires_within_the_overlap_with_a_warning_and_an_audited_note(sqlite_admin):
+    admin = sqlite_admin
+    old, _new = admin.rolled_over()
+    retirement = admin.retire(old, force=True)
+    assert admin.states()[old] == "retired"
+    assert retirement.warnings[0].startswith(f"forced: key {old} stopped signing only 0.0 h ago")
+    assert admin.bridge.audit("key.transition")[-1].detail == f"{old}: retiring -> retired (forced)"
+
+
+def test_the_first_key_of_an_empty_store_activates_without_the_overlap(sqlite_admin, tmp_path):
+    settings, now = sqlite_admin.settings, sqlite_admin.bridge.clock()
+    empty = open_store_url(f"sqlite:///{tmp_path / 'empty.db'}", base_dir=tmp_path)
+    try:
+        empty.migrate()
+        kid = key_lifecycle.generate(empty, settings, now=now, actor=ADMIN).kid
+        key_lifecycle.stage(empty, kid, now=now, actor=ADMIN)
+        activation = key_lifecycle.activate(empty, settings, kid, now=now, actor=ADMIN)
+        assert (activation.record.state, activation.warnings) == ("active", ())
+        second = key_lifecycle.stage(empty, key_lifecycle.generate(empty, settings, now=now, actor=ADMIN).kid,
+                                     now=now, actor=ADMIN)
+        with pytest.raises(key_lifecycle.NeedsForce):  # once a key has signed, the overlap applies again
+            key_lifecycle.activate(empty, settings, second.kid, now=now, actor=ADMIN)
+    finally:
+        empty.close()
 
 
 def test_retiring_the_only_active_key_is_refused(sqlite_admin):

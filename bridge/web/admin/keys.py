@@ -67,8 +67,9 @@ def _activate(instance: Instance, kid: str, actor: str, force: bool) -> Result:
 
 
 def _retire(instance: Instance, kid: str, actor: str, force: bool) -> Result:
-    key_lifecycle.retire(instance.store, kid, now=instance.clock(), actor=actor)
-    return Result(f"Key {kid} is retired: no longer published.")
+    retirement = key_lifecycle.retire(instance.store, instance.settings, kid, now=instance.clock(), actor=actor,
+                                      force=force)
+    return Result(f"Key {kid} is retired: no longer published.", retirement.warnings)
 
 
 def _purge(instance: Instance, kid: str, actor: str, force: bool) -> Result:
@@ -98,6 +99,7 @@ def _confirmation(action: str, kid: str) -> Confirmation:
             consequence=(f"{kid} leaves the metadata and never signs again; its files stay until it is purged. "
                          "A retired key cannot be brought back."),
             button="Retire key", cancel=cancel, typed=kid, fields={"kid": kid},
+            options=(("force", "force: retire even within keys.min_overlap of the activation that replaced it"),),
         )
     return Confirmation(
         title=f"Purge key {kid}?",
