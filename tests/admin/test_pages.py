@@ -98,7 +98,8 @@ def test_an_admin_generates_stages_and_activates_a_key(admin):
     confirmed = {"csrf": admin.csrf, "kid": kid, "confirmed": "yes"}
     early = admin.client.post("/admin/keys/activate", data=confirmed)
     assert early.status_code == 409 and "keys.min_overlap" in early.text  # the lifecycle's guard, unchanged
-    assert "--force" not in early.text and "tick “force”" in early.text  # the console names its own control
+    assert "--force" not in early.text and "or force the activation" in early.text  # no CLI flag on a page…
+    assert 'name="force"' in early.text  # …whose own "force" checkbox is right there
     admin.clock.advance(86400 + 60)
     admin.csrf = sign_in(admin)  # a day later: the admin session has long timed out
     done = admin.client.post("/admin/keys/activate", data={**confirmed, "csrf": admin.csrf})
@@ -106,6 +107,13 @@ def test_an_admin_generates_stages_and_activates_a_key(admin):
     assert admin.instance.keyring.current.active.kid == kid
     states = {r.kid: r.state for r in admin.instance.store.list_keys()}
     assert states == {kid: "active", admin.init.kid: "retiring"}
+    old = admin.init.kid
+    retire = {"csrf": admin.csrf, "kid": old, "confirmed": "yes", "typed": old}
+    refused = admin.client.post("/admin/keys/retire", data=retire)
+    assert refused.status_code == 409 and "or force the retirement" in refused.text and 'name="force"' in refused.text
+    assert "--force" not in refused.text
+    forced = admin.client.post("/admin/keys/retire", data={**retire, "force": "on"})
+    assert forced.status_code == 200 and f"forced: key {old} stopped signing" in forced.text
 
 
 def _signed_in_through_simulator(bridge):
