@@ -24,7 +24,7 @@ PHASE_NAMES = {"generated": "generated (not published)", "published": "published
 
 def _svg(chart_id: str, width: int, height: int, title: str, desc: str, body: Iterable[str]) -> Markup:
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" id="{chart_id}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-labelledby="{chart_id}-title {chart_id}-desc" font-family="system-ui,sans-serif" font-size="12">'
+            f'aria-labelledby="{chart_id}-title {chart_id}-desc" font-family="system-ui,sans-serif" font-size="13">'
             f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(desc)}</desc>')
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 (every text above went through escape())
 
@@ -131,9 +131,12 @@ def key_timeline(keys: Sequence[tuple[KeyRecord, datetime]], *, now: datetime) -
         sentences.append(f"{record.kid} is {record.state}, expires {expiry:%Y-%m-%d} ({days} days)")
     now_x = x_of(now)
     legend_y = top + row_h * len(keys) + 4
-    body.append(f'<line x1="{now_x:.1f}" y1="{top:.1f}" x2="{now_x:.1f}" y2="{legend_y:.1f}" stroke="#1d2733" '
-                'stroke-width="1.5"/>')
-    body.append(_text(now_x, legend_y + 12, "now", anchor="middle", fill="#1d2733", weight="600"))
+    for i in range(len(keys)):  # across each bar only, so it never runs through a key's label
+        bar_y = top + i * row_h + 20
+        body.append(f'<line x1="{now_x:.1f}" y1="{bar_y - 4:.1f}" x2="{now_x:.1f}" y2="{bar_y + 18:.1f}" '
+                    'stroke="#1d2733" stroke-width="1.5"/>')
+    near_edge = "start" if now_x < left + 20 else "end" if now_x > width - right - 20 else "middle"
+    body.append(_text(now_x, legend_y + 12, "now", anchor=near_edge, fill="#1d2733", weight="600"))
     x = left
     for name in ("published", "active", "retiring", "retired"):
         body.append(_rect(x, legend_y + 24, 10, 10, PHASE_COLOURS[name]))
