@@ -262,6 +262,29 @@ class InvoiceCloudSettings(_Section):
         return [check_secret(secret) for secret in value]
 
 
+class PaymentSettings(_Section):
+    """Cloud Payments V2 through the bridge (bridge.payments): idempotency, PostBacks, webhook delivery."""
+
+    idempotency_ttl: Duration = 86400  # an Idempotency-Key's first answer is replayed this long
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)  # seconds per delivery attempt
+    retry_base: Duration = 10  # first retry after this; doubles each attempt (with jitter) up to retry_max
+    retry_max: Duration = 3600
+    max_attempts: int = Field(default=15, ge=1, le=100)  # then the event waits for an admin's retry
+    poll_interval: float = Field(default=1.0, gt=0, le=60)  # seconds between a node's looks for due events
+    postback_timezone: str = "America/New_York"  # IC's PostBack times without an offset are in this zone
+
+    @field_validator("postback_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as America/New_York") from None
+        return value
+
+
 class SimulatorSettings(_Section):
     enabled: bool = False
 
@@ -285,6 +308,7 @@ class Settings(_Section):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     invoicecloud: InvoiceCloudSettings = Field(default_factory=InvoiceCloudSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = Path(".")

@@ -8,7 +8,7 @@ the CLI both use it, so they cannot disagree about how the bridge is built.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from bridge.delegation.tickets import partner_secret
 from bridge.errors import ConfigError
 from bridge.fetch_log import FetchLog
 from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
+from bridge.invoicecloud import credentials
 from bridge.keys.material import generate_key_files
 from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
@@ -94,6 +95,9 @@ def open_instance(
     from bridge.keys.lifecycle import key_jobs  # it builds on this module (add_signing_key)
 
     instance.extras.setdefault("jobs", []).extend(key_jobs(settings))
+    from bridge.payments.outbox import payment_jobs  # the webhook outbox's worker (it builds on Instance too)
+
+    instance.extras["jobs"].extend(payment_jobs())
     return instance
 
 
@@ -221,6 +225,12 @@ def init_instance(
                    link_base=default_link_base(settings.idp.base_url, sp),
                    login_types={"owner": "1", "co-owner": "5", "default": "1"})
         )
+        if simulator:  # Cloud Payments V2 against the simulator, with the IC API key it issued to the biller
+            from bridge.simulator.cpv2 import simulator_api_key
+
+            biller = replace(biller, ic_api_base=f"{settings.idp.base_url}/simulator")
+            issued = simulator_api_key(settings, biller.biller_guid)
+            biller = credentials.set_secret(biller, credentials.API_KEY, issued, credentials.secret_box(settings))
         store.put_biller(biller.record(created_at=now))
         api_key = issue_api_key(store, DEMO_BILLER, now=now)
     finally:

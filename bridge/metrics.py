@@ -49,5 +49,29 @@ class Metrics:
             ["source", "outcome"], registry=self.registry,
         )
 
+        # Invoice Cloud's web services (bridge.invoicecloud): every call, timed, by outcome.
+        self.ic_calls = Counter(
+            "bridge_ic_calls_total", "Calls to Invoice Cloud's web services by service and outcome "
+            "(ok, rejected, timeout, unreachable, server_error, bad_answer)", ["service", "outcome"],
+            registry=self.registry,
+        )
+        self.ic_latency = Histogram(
+            "bridge_ic_call_seconds", "Time of a call to Invoice Cloud's web services", ["service"],
+            registry=self.registry, buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0),
+        )
+        self.postbacks = Counter(
+            "bridge_postbacks_total", "IC PostBacks received by outcome (accepted, duplicate, refused, unknown)",
+            ["outcome"], registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "bridge_webhook_deliveries_total",
+            "Payment webhook delivery attempts by outcome (delivered, failed, gave_up)",
+            ["outcome"], registry=self.registry,
+        )
+
+    def observe_ic_call(self, service: str, outcome: str, seconds: float) -> None:
+        self.ic_calls.labels(service, outcome).inc()
+        self.ic_latency.labels(service).observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

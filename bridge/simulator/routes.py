@@ -105,8 +105,11 @@ async def index(request: Request) -> Response:
         for b in billers
     ]
     simulator = _simulator(instance)
+    from bridge.simulator.cpv2 import simulator_api_key  # the simulated IC's web services (Cloud Payments V2)
+
+    ic_keys = {b.name: simulator_api_key(instance.settings, b.biller_guid) for b in billers}
     return render(request, "simulator/index.html", title="Invoice Cloud simulator", links=links,
-                  simulator=simulator)
+                  simulator=simulator, ic_keys=ic_keys)
 
 
 def _start(instance: Instance, request: Request, biller_guid: str) -> Response:
