@@ -25,6 +25,7 @@ from datetime import timedelta
 import httpx
 
 from bridge.billers import biller_from_record
+from bridge.errors import StoreUnavailable
 from bridge.instance import Instance
 from bridge.payments import webhooks
 from bridge.payments.service import Payments, payments_of
@@ -33,6 +34,7 @@ from bridge.payments.store import DELIVERED, GAVE_UP, PENDING, WebhookAttempt, W
 log = logging.getLogger("bridge.payments")
 LEASE_MARGIN = 30  # seconds past the delivery timeout before another node may take the event
 MAX_ERROR = 200
+STORE_DOWN_WAIT = 10.0  # seconds between passes while the store cannot answer
 _jitter = random.SystemRandom()
 
 
@@ -130,11 +132,16 @@ def _run(instance: Instance, outbox: Outbox) -> None:
     wake = outbox.payments.wake
     interval = instance.settings.payments.poll_interval
     while True:
+        wait = interval
         try:
             outbox.deliver_due()
-        except Exception:  # the store may be down for a while: keep the worker alive, try again
+        except StoreUnavailable as exc:  # fail closed, keep the worker, look again less often
+            log.warning("webhook outbox: store unavailable: %s", exc.detail)
+            wait = max(interval, STORE_DOWN_WAIT)
+        except Exception:
             log.exception("webhook outbox: delivery pass failed")
-        wake.wait(interval)
+            wait = max(interval, STORE_DOWN_WAIT)
+        wake.wait(wait)
         wake.clear()
 
 
