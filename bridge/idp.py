@@ -185,14 +185,15 @@ class IdentityProvider:
         value = form.get("SAMLRequest")
         if not value:
             raise SamlError("no SAMLRequest field: this URL receives SAML requests")
-        xml = bindings.decode_post(value, max_message=self.settings.limits.max_saml_message)
+        limits = self.settings.limits
+        xml = bindings.decode_post(value, max_message=limits.max_saml_message, max_inflated=limits.max_inflated)
         root, message = parse(xml)
         sp = self.registry.get(message.issuer)
         if message.signed or self._must_be_signed(sp):
             if not message.signed:
                 raise SignatureError(self._unsigned_refusal(sp))
             verify_enveloped(root, sp.signing_certs, allow_sha1=self.settings.idp.allow_sha1)
-        relay_state = bindings.check_relay_state(form.get("RelayState"), max_bytes=self.settings.limits.max_relay_state)
+        relay_state = bindings.check_relay_state(form.get("RelayState"), max_bytes=limits.max_relay_state)
         return message, sp, relay_state
 
     def receive_redirect(self, raw_query: str) -> Incoming:

@@ -43,7 +43,10 @@ def one_input(data: bytes) -> None:
     text = data.decode("latin-1")
     for attempt in (
         lambda: parse_authn_request(data),
-        lambda: parse_authn_request(bindings.decode_post(base64.b64encode(data).decode(), max_message=MAX_MESSAGE)),
+        lambda: parse_authn_request(bindings.decode_post(base64.b64encode(data).decode(), max_message=MAX_MESSAGE,
+                                                         max_inflated=MAX_INFLATED)),
+        lambda: parse_authn_request(bindings.decode_post(base64.b64encode(_deflate(data)).decode(),
+                                                         max_message=MAX_MESSAGE, max_inflated=MAX_INFLATED)),
         lambda: parse_authn_request(bindings.decode_redirect(
             base64.b64encode(_deflate(data)).decode(), max_message=MAX_MESSAGE, max_inflated=MAX_INFLATED)),
         lambda: bindings.decode_redirect(text, max_message=MAX_MESSAGE, max_inflated=MAX_INFLATED),

@@ -34,12 +34,14 @@ def b64decode_strict(value: str, *, max_size: int, what: str) -> bytes:
         raise SamlError(f"the {what} is not valid base64") from None
 
 
-def inflate_bounded(data: bytes, *, max_size: int, what: str) -> bytes:
+def inflate_bounded(data: bytes, *, max_size: int, what: str, binding: str = "HTTP-Redirect") -> bytes:
     """Raw DEFLATE (RFC 1951) with an output cap; never falls back to the input."""
     inflater = zlib.decompressobj(-15)
     try:
         out = inflater.decompress(data, max_size + 1)
     except zlib.error:
+        if binding == "HTTP-POST":
+            raise SamlError(f"the {what} is neither XML nor DEFLATE-compressed XML") from None
         raise SamlError(f"the {what} is not DEFLATE-compressed as the HTTP-Redirect binding requires") from None
     if len(out) > max_size or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"the {what} inflates to more than {max_size} bytes")
@@ -53,8 +55,14 @@ def decode_redirect(value: str, *, max_message: int, max_inflated: int) -> bytes
     return inflate_bounded(raw, max_size=max_inflated, what="SAMLRequest")
 
 
-def decode_post(value: str, *, max_message: int) -> bytes:
-    return b64decode_strict(value, max_size=max_message, what="SAMLRequest")
+def decode_post(value: str, *, max_message: int, max_inflated: int) -> bytes:
+    """The POST binding carries the XML base64-encoded, not deflated (Bindings 3.5.4). Some SP libraries
+    deflate it anyway (node-saml by default): a message that does not start as XML is inflated, with the
+    same bounds as the Redirect binding."""
+    raw = b64decode_strict(value, max_size=max_message, what="SAMLRequest")
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return raw
+    return inflate_bounded(raw, max_size=max_inflated, what="SAMLRequest", binding="HTTP-POST")
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,7 @@ def test_parse_authn_request_raises_only_bridge_errors_on_xml_like_text(text):
 @FAST
 @given(st.text(max_size=4096))
 def test_decode_post_raises_only_bridge_errors(value):
-    _only_bridge_errors(lambda: bindings.decode_post(value, max_message=32 * 1024))
+    _only_bridge_errors(lambda: bindings.decode_post(value, max_message=32 * 1024, max_inflated=128 * 1024))
 
 
 @FAST
