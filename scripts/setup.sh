@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the bridge and its tests need from the project's own files:
-# Debian packages (xmlsec1 for the signature cross-check, chromium for the page tests, Node for the JS test peers)
+# Debian packages (xmlsec1 for the signature cross-check, chromium for the page tests, Node for the JS test peers,
+# Shibboleth SP with Apache for the interop tests)
 # and a virtualenv at .venv with the package and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,19 @@ command -v xmlsec1 >/dev/null 2>&1 || need_apt+=(xmlsec1)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Shibboleth SP 3 under Apache, an interop peer (tests/interop); the tests start their own shibd and Apache.
+services=()
+[ -x /usr/sbin/shibd ] || { need_apt+=(shibboleth-sp-utils); services+=(shibd); }
+[ -x /usr/sbin/apache2 ] || { need_apt+=(apache2); services+=(apache2); }
+[ -e /usr/lib/apache2/modules/mod_shib.so ] || need_apt+=(libapache2-mod-shib)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    # Installed for the tests only: the system services they come with stay off (no port 80 listener).
+    if [ ${#services[@]} -gt 0 ] && [ -d /run/systemd/system ]; then
+      systemctl disable --now "${services[@]}" >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: please install Debian packages: ${need_apt[*]} (tests that need them will skip)" >&2
   fi
