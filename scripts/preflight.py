@@ -45,6 +45,12 @@ def program(name: str, package: str) -> Callable[[], str | None]:
     return check
 
 
+def installed(path: str, package: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        return None if Path(path).exists() else f"{path} is missing (Debian package {package}; scripts/setup.sh)"
+    return check
+
+
 def node_module(name: str) -> Callable[[], str | None]:
     def check() -> str | None:
         path = ROOT / "tests" / "js" / "node_modules" / name
@@ -60,6 +66,9 @@ CHECKS: dict[str, Callable[[], str | None]] = {
     "node": program("node", "nodejs"),
     "axe-core": node_module("axe-core"),
     "node-saml": node_module("@node-saml/node-saml"),
+    "shibd": installed("/usr/sbin/shibd", "shibboleth-sp-utils"),
+    "apache2": installed("/usr/sbin/apache2", "apache2"),
+    "mod_shib": installed("/usr/lib/apache2/modules/mod_shib.so", "libapache2-mod-shib"),
 }
 
 
