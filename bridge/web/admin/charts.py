@@ -57,8 +57,10 @@ def hourly_chart(hours: Sequence[tuple[str, int, int]]) -> Markup:
         body.append(_rect(x, top + plot_h - issued_h, bar_w, issued_h, ISSUED, tip))
         if refused:
             body.append(_rect(x, top + plot_h - issued_h - refused_h, bar_w, refused_h, REFUSED, tip))
-        if i % 6 == 0 or i == len(hours) - 1:
-            body.append(_text(x + bar_w / 2, height - 12, label[-5:], anchor="middle"))
+        if i % 6 == 0 or i == len(hours) - 1:  # the last label ends at the bar, so it is never cut off
+            last = i == len(hours) - 1
+            body.append(_text(x + bar_w if last else x + bar_w / 2, height - 12, label[-5:],
+                              anchor="end" if last else "middle"))
     total, refused_total = sum(h[1] for h in hours), sum(h[2] for h in hours)
     busiest = max(hours, key=lambda h: h[1]) if hours else None
     desc = f"{total} assertions issued and {refused_total} sign-ins refused in the last {len(hours)} hours"
