@@ -6,14 +6,16 @@ the work is bridge.payments. The PostBack route answers IC in plain text.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bridge.billers import authenticate_api_key
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, RateLimited, StoreUnavailable
 from bridge.instance import Instance
 from bridge.payments import postbacks
 from bridge.payments.models import parse_payment
@@ -23,6 +25,7 @@ from bridge.web.api_routes import _bearer
 from bridge.web.offload import in_thread
 from bridge.web.responses import client_ip
 
+log = logging.getLogger("bridge.payments")
 PAYMENTS_PATH = "/api/v1/payments"
 MAX_POSTBACK_FIELDS = 40
 
@@ -72,10 +75,20 @@ def _receive(instance: Instance, token: str, fields: dict[str, str], ip: str | N
 
 
 async def postback(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=MAX_POSTBACK_FIELDS)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    outcome = await in_thread(request, _receive, request.app.state.instance, request.path_params["token"],
-                              fields, client_ip(request))
+    """IC is a server, not a browser: every answer is one line of plain text (refusals are in the audit)."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_POSTBACK_FIELDS)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        outcome = await in_thread(request, _receive, request.app.state.instance, request.path_params["token"],
+                                  fields, client_ip(request))
+    except StoreUnavailable:
+        raise  # 503 from the one error map: IC retries later and nothing was stored
+    except BridgeError as exc:
+        log.info("PostBack refused: %s (%s)", exc.code, exc.detail)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return PlainTextResponse(f"{exc.code}: {exc.detail}", status_code=exc.status, headers=headers)
+    except MultiPartException as exc:
+        return PlainTextResponse(f"invalid_postback: {exc.message}", status_code=400)
     return PlainTextResponse("OK" if outcome == "accepted" else "OK (duplicate)")
 
 
