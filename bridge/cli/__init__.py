@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from bridge.errors import BridgeError
 
-COMMAND_MODULES = ("instance", "billers", "setup_sheet", "link", "keys", "db", "audit", "sp", "admin")
+COMMAND_MODULES = ("instance", "billers", "setup_sheet", "link", "keys", "db", "audit", "sp", "admin", "payments")
 
 
 def build_parser() -> argparse.ArgumentParser:

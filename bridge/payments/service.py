@@ -150,20 +150,34 @@ class Payments:
         return self.as_json(record)
 
     def as_json(self, record: PaymentRecord) -> dict[str, Any]:
-        events = self.store.events_for(record.payment_id)
-        return {
-            "payment_id": record.payment_id, "biller": record.biller, "state": record.state,
-            "amount": str(record.amount), "biller_reference": record.biller_reference, "url": record.url,
-            "created_at": _iso(record.created_at), "updated_at": _iso(record.updated_at),
-            "postbacks": [postback_json(p) for p in self.store.postbacks_for(record.payment_id)],
-            "webhook_deliveries": [
-                {"event_id": e.event_id, "state": e.state, "attempts": e.attempts,
-                 "delivered_at": _iso(e.delivered_at) if e.delivered_at else None} for e in events
-            ],
-        }
+        return payment_json(self.store, record)
 
     def close(self) -> None:
         self.client.close()
+
+
+def payment_json(store: PaymentStore, record: PaymentRecord, *, attempts: bool = False) -> dict[str, Any]:
+    """A payment as the API, the CLI and the console show it (``attempts``: each delivery attempt too)."""
+    deliveries = []
+    for event in store.events_for(record.payment_id):
+        delivery: dict[str, Any] = {
+            "event_id": event.event_id, "state": event.state, "attempts": event.attempts,
+            "delivered_at": _iso(event.delivered_at) if event.delivered_at else None,
+        }
+        if attempts:
+            delivery["next_attempt_at"] = _iso(event.next_attempt_at) if event.state == "pending" else None
+            delivery["history"] = [
+                {"attempt": a.attempt, "at": _iso(a.at), "url": a.url, "status": a.status, "error": a.error,
+                 "duration_ms": a.duration_ms} for a in store.attempts_for(event.event_id)
+            ]
+        deliveries.append(delivery)
+    return {
+        "payment_id": record.payment_id, "biller": record.biller, "state": record.state,
+        "amount": str(record.amount), "biller_reference": record.biller_reference, "url": record.url,
+        "created_at": _iso(record.created_at), "updated_at": _iso(record.updated_at),
+        "postbacks": [postback_json(p) for p in store.postbacks_for(record.payment_id)],
+        "webhook_deliveries": deliveries,
+    }
 
 
 _lock = threading.Lock()

@@ -52,6 +52,8 @@ POSTBACK_TIMEOUT = 10.0
 # First customer's AccountNumber → how the simulated IC fails (docs/payments.md).
 FAILURES = {"SIM-REJECT": "rejected", "SIM-500": "server_error", "SIM-HTML": "html", "SIM-NOURL": "no_url",
             "SIM-SLOW": "slow"}
+DELAYED = "SIM-DELAY"  # answers normally after DELAY seconds (for trying concurrent, idempotent calls)
+DELAY = 1.0
 TEST_CARDS = {"4111111111111111": True, "4000000000000002": False}
 TEST_ROUTING = {"011000015": True, "021000021": False}
 _DATE = re.compile(r"^\d{2}/\d{2}/\d{4}\Z")
@@ -168,7 +170,7 @@ def _answer(message: str, status: int = 200, data: Any = None) -> JSONResponse:
 
 
 def _create_page(instance: Instance, header: str, raw: bytes) -> tuple[str, Any]:
-    """("ok", url) | ("failure", kind) | ("error", (status, message))."""
+    """("ok", (url, delayed)) | ("failure", kind) | ("error", (status, message))."""
     presented = _presented_key(header)
     biller = biller_for_key(instance, presented) if presented else None
     if biller is None:
@@ -183,7 +185,7 @@ def _create_page(instance: Instance, header: str, raw: bytes) -> tuple[str, Any]
     page_id = secrets.token_urlsafe(16)
     expires = instance.clock() + timedelta(seconds=PAGE_LIFETIME)
     instance.store.put_pending(PAGE_PREFIX + page_id, {**page, "biller": biller.name}, expires)
-    return "ok", f"{instance.settings.idp.base_url}{PAGE_PATH}/{page_id}"
+    return "ok", (f"{instance.settings.idp.base_url}{PAGE_PATH}/{page_id}", page["customers"][0]["account"] == DELAYED)
 
 
 async def api(request: Request) -> Response:
@@ -191,7 +193,9 @@ async def api(request: Request) -> Response:
     kind, value = await in_thread(request, _create_page, instance, request.headers.get("authorization", ""),
                                   await request.body())
     if kind == "ok":
-        return _answer("SUCCESS", data={"CloudPaymentURL": value})
+        if value[1]:
+            await asyncio.sleep(DELAY)
+        return _answer("SUCCESS", data={"CloudPaymentURL": value[0]})
     if kind == "error":
         return _answer(value[1], status=value[0])
     if value == "slow":

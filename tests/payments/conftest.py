@@ -52,7 +52,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def tune_config(config: Path, *, read_timeout: float = 1.5) -> None:
+def tune_config(config: Path, *, read_timeout: float = 3.0) -> None:
     """Short IC timeouts (SIM-SLOW sleeps past them), generous rate limits, quick webhook retries."""
     text = config.read_text().replace(
         "[invoicecloud]\n", f"[invoicecloud]\nconnect_timeout = 1\nread_timeout = {read_timeout}\n", 1
@@ -72,7 +72,7 @@ class Webhook:
         return [json.loads(r["body"]) for r in self.received]
 
 
-def serve_webhook() -> tuple[Webhook, ThreadingHTTPServer]:
+def serve_webhook(port: int = 0) -> tuple[Webhook, ThreadingHTTPServer]:
     hook = Webhook(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -86,7 +86,7 @@ def serve_webhook() -> tuple[Webhook, ThreadingHTTPServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     hook.url = f"http://127.0.0.1:{server.server_port}/hooks/payments"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return hook, server
@@ -140,7 +140,7 @@ class LiveBridge:
         return [e for e in self.instance.store.audit_events() if e.event == event]
 
 
-def serve_instance(directory: Path, *, store: str = "sqlite:///bridge.db", read_timeout: float = 1.5,
+def serve_instance(directory: Path, *, store: str = "sqlite:///bridge.db", read_timeout: float = 3.0,
                    ) -> Iterator[LiveBridge]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
