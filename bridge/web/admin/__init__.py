@@ -2,7 +2,8 @@
 
 ``auth`` owns credentials, the admin session cookie and the page guard; ``csrf`` the form tokens;
 ``views`` the dashboard, audit and login pages; ``billers`` the biller pages and IC setup sheet;
-``keys`` the signing-key lifecycle (through bridge.keys.lifecycle).
+``keys`` the signing-key lifecycle (through bridge.keys.lifecycle); ``payments`` the Cloud Payments V2
+requests, PostBacks and webhook deliveries (through bridge.payments).
 """
 
 from __future__ import annotations
@@ -13,6 +14,6 @@ from bridge.instance import Instance
 
 
 def routes(instance: Instance) -> list[BaseRoute]:
-    from bridge.web.admin import billers, keys, views
+    from bridge.web.admin import billers, keys, payments, views
 
-    return [*views.routes, *billers.routes, *keys.routes]
+    return [*views.routes, *billers.routes, *keys.routes, *payments.routes]
