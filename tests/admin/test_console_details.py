@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from dev_bridge import BASE_URL
 
+from bridge.audit import FIELDS, TITLES
 from bridge.store.base import KeyRecord
 from bridge.web.admin.charts import hourly_chart, key_phases, key_timeline
+from bridge.web.admin.views import AUDIT_COLUMNS
 
 from .test_pages import NEW_BILLER
 
@@ -40,6 +42,10 @@ def test_admin_pages_allow_only_their_own_nonce_script(admin):
     csp = answer.headers["content-security-policy"]
     assert "script-src 'nonce-" in csp and "frame-ancestors 'none'" in csp
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_the_audit_page_shows_every_audit_field_with_a_title():
+    assert sorted(AUDIT_COLUMNS) == sorted(FIELDS) == sorted(TITLES)
 
 
 def test_the_audit_table_has_human_column_names(admin):

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bridge import audit
-from bridge.audit import FIELDS, TITLES, as_row, export_lines
+from bridge.audit import TITLES, as_row, export_lines
 from bridge.cli.audit import parse_since
 from bridge.errors import ValidationError
 from bridge.instance import Instance
@@ -35,6 +35,10 @@ from bridge.web.responses import client_ip
 
 ADMIN_LOGIN = "admin.login"
 AUDIT_PAGE_LIMIT = 200
+# The page's column order: what happened, who did it and why first (a wide table scrolls inside its card, so
+# the columns that may need scrolling to are the client address and the long SP entity ID, one per biller).
+AUDIT_COLUMNS = ("at", "event", "outcome", "biller", "actor", "detail", "email", "account", "login_type", "flow",
+                 "client_ip", "sp")
 
 
 # --- sign in / out -------------------------------------------------------------------------------
@@ -157,8 +161,8 @@ async def audit_page(request: Request) -> Response:
     rows = [as_row(e) for e in reversed(events) if event is None or e.event == event][:AUDIT_PAGE_LIMIT]
     names = [r.name for r in await in_thread(request, instance.store.list_billers)]
     query = {k: v for k, v in request.query_params.items() if k in ("since", "biller") and v}
-    return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=FIELDS, titles=TITLES,
-                        billers=names, since=request.query_params.get("since", ""), biller=biller or "",
+    return admin_render(request, "admin/audit.html", title="Audit trail", rows=rows, fields=AUDIT_COLUMNS,
+                        titles=TITLES, billers=names, since=request.query_params.get("since", ""), biller=biller or "",
                         event=event or "", query=query, limit=AUDIT_PAGE_LIMIT)
 
 
