@@ -138,7 +138,8 @@ def test_simulator_pages_fit_and_are_accessible(browser, served, width):
 def test_screenshots_of_the_main_pages_at_both_widths(admin_pages, served):
     for width, page in admin_pages.items():
         for name, path in (("dashboard", "/admin"), ("keys", "/admin/keys"), ("audit", "/admin/audit"),
-                           ("setup-sheet", "/admin/billers/demo/setup")):
+                           ("setup-sheet", "/admin/billers/demo/setup"), ("biller", "/admin/billers/demo"),
+                           ("confirm-rotate", "/admin/billers/demo/rotate-key")):
             page.goto(served.base_url + path)
             page.screenshot(path=str(SCREENSHOTS / f"admin-{name}-{width}.png"), full_page=True)
 
