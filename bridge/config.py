@@ -8,6 +8,7 @@ references resolved here. Every error names the field and what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -240,6 +241,23 @@ class ServerSettings(_Section):
     # Worker threads per process for blocking work (store, RSA). Few win: the work holds the GIL
     # except RSA and commits, and more threads only contend for it (docs/benchmark.md).
     threads: int = Field(default=4, ge=2, le=64)
+    # Peers (addresses or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed: the load
+    # balancers or reverse proxies in front of the bridge. Anyone else could forge them to dodge the
+    # per-address limits and to write any address into the audit trail.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry.strip() == "*":
+                raise ValueError("'*' would believe any client's X-Forwarded-For; list your proxies' addresses "
+                                 "or networks (e.g. \"10.0.0.0/8\")")
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)") from None
+        return [entry.strip() for entry in value]
 
 
 class InvoiceCloudSettings(_Section):

@@ -80,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["BRIDGE_LOG_LEVEL"] = args.log_level.upper()  # worker processes configure their own logging
     uvicorn.run(
         "bridge.web.app:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+        # proxy_headers off: the app applies server.forwarded_allow_ips itself (bridge/web/proxy.py), the same
+        # under any ASGI server and in the tests.
         log_config=None, access_log=False, proxy_headers=False, server_header=False,
     )
     return 0

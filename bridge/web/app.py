@@ -21,6 +21,7 @@ from bridge.instance import Instance, open_instance
 from bridge.web import api_routes, assets, health_routes, launch_routes, saml_routes
 from bridge.web.errors import bridge_error_handler, http_error_handler, unexpected_error_handler
 from bridge.web.offload import Offload
+from bridge.web.proxy import proxy_middleware
 from bridge.web.security import EdgeMiddleware
 
 log = logging.getLogger("bridge.web")
@@ -98,6 +99,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
     app = Starlette(
         routes=routes,
         middleware=[
+            *proxy_middleware(settings),
             Middleware(
                 EdgeMiddleware, max_body=settings.limits.max_body, max_query=settings.limits.max_saml_message * 2,
                 https=settings.idp.is_https,

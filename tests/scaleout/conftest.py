@@ -114,10 +114,13 @@ class Cluster:
             store.close()
 
 
-def _write_config(config: Path) -> None:
-    # Load tests send many logins from one address within a minute; the limits are not their subject.
+# Load tests send many logins from one address within a minute; the limits are not their subject.
+LOAD_TEST_SETTINGS = "[limits]\napi_per_minute = 1000000\nsso_per_minute_per_ip = 1000000\n"
+
+
+def _write_config(config: Path, settings: str) -> None:
     with config.open("a") as handle:
-        handle.write("\n[limits]\napi_per_minute = 1000000\nsso_per_minute_per_ip = 1000000\n")
+        handle.write("\n" + settings)
 
 
 def _add_biller(config: Path, sp: OneLoginSP) -> str:
@@ -155,13 +158,14 @@ def wait_ready(node: Node) -> None:
 
 
 @contextmanager
-def running_cluster(directory: Path) -> Iterator[Cluster]:
+def running_cluster(directory: Path, *, settings: str = LOAD_TEST_SETTINGS) -> Iterator[Cluster]:
+    """Two nodes on a fresh schema; ``settings`` (TOML tables) is appended to their bridge.toml."""
     with postgres_schema() as store_url, ExitStack() as stack:
         ports = {"a": free_port(), "b": free_port()}
         sp = OneLoginSP()
         init = init_instance(directory, base_url=f"http://127.0.0.1:{ports['a']}", now=utcnow(),
                              sp_entity_id=sp.entity_id, store_url=store_url, simulator=False)
-        _write_config(init.config)
+        _write_config(init.config, settings)
         (directory / "metadata" / "onelogin.xml").write_bytes(sp.metadata())
         api_key = _add_biller(init.config, sp)
         cluster = Cluster(directory=directory, config=init.config, store_url=store_url, sp=sp, api_key=api_key)
