@@ -24,6 +24,7 @@ from bridge.secrets_at_rest import check_secret
 from bridge.urls import https_or_loopback
 
 DEFAULT_CONFIG_NAME = "bridge.toml"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 IC_LINK_BASE = "https://sso.invoicecloud.com/saml"
 IC_API_BASE = "https://www.invoicecloud.com"
 
@@ -71,7 +72,7 @@ class _Section(BaseModel):
 
 
 class IdpSettings(_Section):
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = DEFAULT_BASE_URL
     entity_id: str | None = None  # default: <base_url>/saml/metadata
     organization: str = "SAML identity bridge"
     assertion_lifetime: Duration = 300

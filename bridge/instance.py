@@ -7,6 +7,7 @@ the CLI both use it, so they cannot disagree about how the bridge is built.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,13 +28,15 @@ from bridge.keys.material import generate_key_files
 from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
 from bridge.ratelimit import RateLimiter
-from bridge.store import open_store
+from bridge.store import STORE_SCHEMES, display_url, open_store, open_store_url
 from bridge.store.base import KeyRecord, Store
+from bridge.store.sqlite import sqlite_path
 from bridge.trust.metadata_sources import MetadataSources
 from bridge.trust.service_providers import ServiceProviderRegistry
 
 DEMO_BILLER = "demo"
 DEMO_BILLER_GUID = "c09d08fb-a969-4778-bb58-b46a8e9224e7"  # IC's sample GUID (DOMAIN.md)
+DEFAULT_STORE_URL = "sqlite:///bridge.db"
 
 
 @dataclass
@@ -139,14 +142,20 @@ def add_signing_key(
     return record
 
 
+def _toml_string(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's): a URL may hold quotes or backslashes."""
+    return json.dumps(value)
+
+
 def _config_text(base_url: str, store_url: str, admin_token_hash: str = "") -> str:
     return f"""# SAML identity bridge instance (created by `icbridge init`). Reference: docs/configuration.md.
 [idp]
-base_url = "{base_url}"
+base_url = {_toml_string(base_url)}
 # entity_id defaults to <base_url>/saml/metadata
 
 [store]
-url = "{store_url}"
+# Every node of one instance shares this store (docs/deployment.md); add one with `icbridge init DIR --join`.
+url = {_toml_string(store_url)}
 
 [tickets]
 # Newest last: the last secret signs, all verify. Prefer "env:NAME" or "file:PATH" in production.
@@ -177,9 +186,18 @@ dir = "metadata"
 # The built-in Invoice Cloud stand-in; never enable it in production.
 enabled = true
 
-[sp."{base_url}{SIMULATOR_SP_PATH}"]
+[sp.{_toml_string(base_url + SIMULATOR_SP_PATH)}]
 allow_http_acs = {str(base_url.startswith("http://")).lower()}
 """
+
+
+def _refuse_a_used_store(store: Store, store_url: str) -> None:
+    keys, billers = store.list_keys(), store.list_billers()
+    if keys or billers:
+        raise ConfigError(
+            f"the store {display_url(store_url)} already holds an instance ({len(keys)} key(s), {len(billers)} "
+            "biller(s)): to add a node to it, copy that instance's folder here and run "
+            "`icbridge init DIR --join COPY/bridge.toml` (docs/deployment.md)")
 
 
 @dataclass(frozen=True)
@@ -197,23 +215,34 @@ class InitResult:
 
 def init_instance(
     directory: Path, *, base_url: str, now: datetime, sp_entity_id: str | None = None,
-    store_url: str = "sqlite:///bridge.db", simulator: bool = True,
+    store_url: str = DEFAULT_STORE_URL, simulator: bool = True,
 ) -> InitResult:
-    """Create a working instance in ``directory``; refuse to overwrite one."""
+    """Create a working instance in ``directory`` on the store at ``store_url`` (SQLite or PostgreSQL).
+
+    Refuses to overwrite an instance folder, and a store that already holds one (keys or billers):
+    a second node joins that instance with bridge.joining instead. The store is reached and migrated
+    before anything is written, so a wrong URL leaves no half-made folder behind.
+    """
     config = directory / DEFAULT_CONFIG_NAME
     if config.exists():
         raise ConfigError(f"{config} already exists: refusing to overwrite an instance")
+    if not store_url.startswith(STORE_SCHEMES):
+        raise ConfigError(f"--store-url: {display_url(store_url)} must start with sqlite:/// or postgresql://")
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "certs").mkdir(mode=0o700, exist_ok=True)
-    (directory / "metadata").mkdir(exist_ok=True)
-    admin_token = secrets.token_urlsafe(24)
-    text = _config_text(base_url.rstrip("/"), store_url, hash_admin_secret(admin_token))
-    config.write_text(text if simulator else text.replace("enabled = true", "enabled = false"))
-    config.chmod(0o600)  # holds the ticket and session secrets
-    settings = load_settings(config)
-    store = open_store(settings)
+    if store_url.startswith("sqlite:///"):
+        sqlite_path(store_url, base_dir=directory).parent.mkdir(parents=True, exist_ok=True)
+    store = open_store_url(store_url, base_dir=directory, pool_size=2)
     try:
         store.migrate()
+        _refuse_a_used_store(store, store_url)
+        (directory / "certs").mkdir(mode=0o700, exist_ok=True)
+        (directory / "metadata").mkdir(exist_ok=True)
+        admin_token = secrets.token_urlsafe(24)
+        text = _config_text(base_url.rstrip("/"), store_url, hash_admin_secret(admin_token))
+        config.write_text(text if simulator else text.replace("enabled = true", "enabled = false"))
+        config.chmod(0o600)  # holds the ticket and session secrets (and a PostgreSQL password, if any)
+        settings = load_settings(config)
+        # The store's first key, made active at once: no SP can hold an older certificate to overlap with.
         record = add_signing_key(store, settings, now=now, state=ACTIVE)
         store.record_audit(
             audit.AuditEvent(at=now, event=audit.KEY_TRANSITION, outcome="ok", actor=audit.os_actor(),

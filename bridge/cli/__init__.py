@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # psycopg's pool logs each failed connection attempt as a warning; with no logging configured those
+    # reach stderr as several lines beside our one error line.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

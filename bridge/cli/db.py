@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.config import Settings
 from bridge.errors import StoreUnavailable
-from bridge.store import SqlStore, open_store
+from bridge.store import SqlStore, display_url, open_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,19 +34,14 @@ def opened_store(settings: Settings) -> Iterator[SqlStore]:
         finally:
             store.close()
     except StoreUnavailable as exc:
-        cause = str(exc.__cause__).strip() if exc.__cause__ else ""
-        if not cause or cause in exc.detail:
-            raise
-        raise StoreUnavailable(f"{exc.detail}: {cause}") from exc.__cause__
+        raise with_cause(exc) from exc.__cause__
 
 
-def display_url(url: str) -> str:
-    """The store URL without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def with_cause(exc: StoreUnavailable) -> StoreUnavailable:
+    """The error with the driver's reason appended (for the admin at the command line; never a password:
+    drivers name the host and the failure, not the connection string)."""
+    cause = " ".join(str(exc.__cause__).split()) if exc.__cause__ else ""
+    return exc if not cause or cause in exc.detail else StoreUnavailable(f"{exc.detail}: {cause}")
 
 
 def _upgrade(args: argparse.Namespace) -> int:

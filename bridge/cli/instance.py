@@ -7,21 +7,31 @@ import os
 from pathlib import Path
 
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
+from bridge.cli.db import with_cause
 from bridge.clock import utcnow
-from bridge.config import default_config_path
-from bridge.errors import BridgeError, ConfigError
-from bridge.instance import init_instance
+from bridge.config import DEFAULT_BASE_URL, default_config_path
+from bridge.errors import BridgeError, ConfigError, StoreUnavailable, ValidationError
+from bridge.instance import DEFAULT_STORE_URL, init_instance
+from bridge.joining import join_instance
 from bridge.keys.material import Certificate
 from bridge.keys.ring import ACTIVE, KeyRing
-from bridge.store import open_store
+from bridge.store import display_url, open_store
 from bridge.trust.service_providers import load_registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    init = sub.add_parser("init", help="create a working instance in DIR")
+    init = sub.add_parser("init", help="create a working instance in DIR, or add a node to one (--join)")
     init.add_argument("dir", metavar="DIR", help="folder for the new instance (bridge.toml, certs/, metadata/)")
-    init.add_argument("--base-url", default="http://127.0.0.1:8000", help="public URL of the bridge")
-    init.add_argument("--sp", default=None, help="entity ID of the demo biller's SP (default: the simulator)")
+    init.add_argument("--base-url", default=None, metavar="URL",
+                      help=f"public URL of the bridge (default {DEFAULT_BASE_URL})")
+    init.add_argument("--store-url", default=None, metavar="URL",
+                      help=f"sqlite:///PATH (relative to DIR) or postgresql://… (default {DEFAULT_STORE_URL}); "
+                           "the store must not hold an instance yet")
+    init.add_argument("--sp", default=None, metavar="ENTITY_ID",
+                      help="entity ID of the demo biller's SP (default: the simulator)")
+    init.add_argument("--join", default=None, metavar="FILE",
+                      help="add a node to an existing instance instead: copy its bridge.toml (and its certs/ and "
+                           "metadata/ beside it) into DIR and check this node sees the same store and keys")
     add_json(init)
     init.set_defaults(func=cmd_init)
 
@@ -43,12 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    result = init_instance(Path(args.dir), base_url=args.base_url, now=utcnow(), sp_entity_id=args.sp)
+    if args.join is not None:
+        return _join(args)
+    try:
+        result = init_instance(Path(args.dir), base_url=args.base_url or DEFAULT_BASE_URL, now=utcnow(),
+                               sp_entity_id=args.sp, store_url=args.store_url or DEFAULT_STORE_URL)
+    except StoreUnavailable as exc:
+        raise with_cause(exc) from exc.__cause__
     payload = {
         "config": str(result.config), "api_key": result.api_key, "partner_secret": result.partner_secret,
         "biller": result.biller, "metadata_url": result.metadata_url, "sso_url": result.sso_url,
         "entity_id": result.entity_id, "kid": result.kid, "admin_token": result.admin_token,
+        "store": display_url(args.store_url or DEFAULT_STORE_URL),
     }
+    shared = (args.store_url or DEFAULT_STORE_URL).startswith(("postgresql://", "postgres://"))
     emit(args, payload, "\n".join([
         f"Created instance: {result.config}",
         f"  Entity ID:        {result.entity_id}",
@@ -58,6 +76,30 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"  Partner API key:  {result.api_key}   (shown once; keep it secret)",
         f"  Admin console:    {result.metadata_url.removesuffix('/saml/metadata')}/admin",
         f"  Admin token:      {result.admin_token}   (shown once; keep it secret)",
+        f"  Store:            {payload['store']}",
+        f"Run: icbridge serve --config {result.config}",
+        *([f"Another node: copy {result.config.parent} to it, then: icbridge init NODE_DIR --join COPY/bridge.toml"]
+          if shared else []),
+    ]))
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    given = [flag for flag, value in (("--base-url", args.base_url), ("--store-url", args.store_url),
+                                      ("--sp", args.sp)) if value is not None]
+    if given:
+        raise ValidationError(given[0], "not with --join: a joining node takes everything from the instance's "
+                                        "bridge.toml")
+    result = join_instance(Path(args.dir), Path(args.join))
+    payload = {"config": str(result.config), "store": result.store, "active_kid": result.active_kid,
+               "published_kids": list(result.published_kids), "billers": result.billers,
+               "copied": list(result.copied)}
+    emit(args, payload, "\n".join([
+        f"Joined the instance on {result.store}: {result.config}",
+        f"  Copied:           bridge.toml{''.join(', ' + name + '/' for name in result.copied)}",
+        f"  Active key:       {result.active_kid}",
+        f"  Keys loaded here: {', '.join(result.published_kids)} (every published key matches the store)",
+        f"  Billers:          {result.billers}",
         f"Run: icbridge serve --config {result.config}",
     ]))
     return 0

@@ -8,6 +8,7 @@ an SQLite instance never loads psycopg or redis.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bridge.config import Settings
 from bridge.errors import ConfigError, StoreConflict
@@ -17,6 +18,7 @@ from bridge.store.sql import OnceSet, SqlStore
 from bridge.store.sqlite import SqliteBackend, sqlite_path
 
 __all__ = [
+    "STORE_SCHEMES",
     "ApiKeyRecord",
     "AuditEvent",
     "BillerRecord",
@@ -26,9 +28,22 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoreConflict",
+    "display_url",
     "open_store",
     "open_store_url",
 ]
+
+
+STORE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def display_url(url: str) -> str:
+    """The store URL without its password (for messages and output)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_store(settings: Settings) -> SqlStore:
