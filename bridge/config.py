@@ -376,30 +376,44 @@ def load_settings(path: Path) -> Settings:
 
 
 def settings_from_dict(raw: dict[str, Any], *, base_dir: Path, source: Path | None = None) -> Settings:
+    """Validate ``raw``; raise ConfigError with one line for every problem found, not only the first."""
     source = source or base_dir / DEFAULT_CONFIG_NAME
     raw = dict(raw)
+    problems: list[str] = []
+    unresolved: set[str] = set()  # secrets whose reference failed: already reported, not "missing" as well
     for section, name in _SECRET_FIELDS:
         values = raw.get(section, {}).get(name)
         if isinstance(values, list):
             try:
                 resolved = [resolve_secret(str(v), base_dir=base_dir) for v in values]
             except ValueError as exc:
-                raise ConfigError(f"{source}: {section}.{name}: {exc}") from None
+                problems.append(f"{source}: {section}.{name}: {exc}")
+                unresolved.add(f"{section}.{name}")
+                resolved = []
             raw[section] = {**raw[section], name: resolved}
     keys = raw.get("keys", {})
     if isinstance(keys.get("passphrase"), str):
         try:
             raw["keys"] = {**keys, "passphrase": resolve_secret(keys["passphrase"], base_dir=base_dir)}
         except ValueError as exc:
-            raise ConfigError(f"{source}: keys.passphrase: {exc}") from None
+            problems.append(f"{source}: keys.passphrase: {exc}")
+            raw["keys"] = {k: v for k, v in keys.items() if k != "passphrase"}
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate({**raw, "base_dir": base_dir})
     except PydanticValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
-    problems = [f"{source}: {name}: at least one secret is required" for name in _missing_secrets(settings)]
-    if problems:
+        problems.extend(_format_errors(exc, source).splitlines())
+    missing = _missing_secrets(settings) if settings is not None else _missing_raw_secrets(raw)
+    problems += [f"{source}: {name}: at least one secret is required" for name in missing if name not in unresolved]
+    if problems or settings is None:
         raise ConfigError("\n".join(problems))
     return settings
+
+
+def _missing_raw_secrets(raw: dict[str, Any]) -> list[str]:
+    """The required secret lists that are absent or empty, read before validation (which failed)."""
+    return [f"{section}.secrets" for section in ("tickets", "session")
+            if not (isinstance(raw.get(section), dict) and raw[section].get("secrets"))]
 
 
 def _missing_secrets(settings: Settings) -> list[str]:

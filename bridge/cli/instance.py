@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -10,13 +11,13 @@ from bridge.cli.common import add_config, add_json, emit, settings_from_args
 from bridge.cli.db import with_cause
 from bridge.clock import utcnow
 from bridge.config import DEFAULT_BASE_URL, default_config_path
-from bridge.errors import BridgeError, ConfigError, StoreUnavailable, ValidationError
+from bridge.errors import ConfigError, StoreUnavailable, ValidationError
 from bridge.instance import DEFAULT_STORE_URL, init_instance
 from bridge.joining import join_instance
-from bridge.keys.material import Certificate
-from bridge.keys.ring import ACTIVE, KeyRing
-from bridge.store import display_url, open_store
-from bridge.trust.service_providers import load_registry
+from bridge.preflight import check_instance
+from bridge.store import display_url
+
+log = logging.getLogger("bridge.cli")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,11 +113,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     path = default_config_path(args.config)
     settings = settings_from_args(args)
-    problems = check_instance(path)
-    if problems:
-        raise ConfigError("\n".join(problems))
+    found = check_instance(path)
+    if found.problems:
+        raise ConfigError("\n".join(found.problems))
     configure_logging(settings.logging.level if args.log_level is None else args.log_level.upper(),
                       settings.logging.format)
+    for warning in found.warnings:
+        log.warning("icbridge check: %s", warning)
     os.environ["BRIDGE_CONFIG"] = str(path.resolve())
     if args.log_level is not None:
         os.environ["BRIDGE_LOG_LEVEL"] = args.log_level.upper()  # worker processes configure their own logging
@@ -129,54 +132,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_instance(path: Path) -> list[str]:
-    """Every problem that would stop the bridge from signing anyone in, one line each."""
-    from bridge.config import load_settings
-
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        return exc.detail.splitlines()
-    problems: list[str] = []
-    known: set[str] | None = None  # trusted SP entity IDs, when the metadata loads at all
-    try:
-        registry = load_registry(settings)
-        known = {sp.entity_id for sp in registry}
-        if len(registry) == 0 and not settings.simulator.enabled:
-            problems.append(f"{settings.path(settings.metadata.dir)}: no trusted SP metadata (*.xml) found")
-    except BridgeError as exc:
-        problems.append(exc.detail)
-    try:
-        store = open_store(settings)
-    except BridgeError as exc:
-        return [*problems, f"store: {exc.detail}"]
-    try:
-        store.migrate()
-        ring = KeyRing(store, settings)
-        ring.refresh()
-        ring.load_all_published()
-        now = utcnow()
-        actives = [r for r in store.list_keys() if r.state == ACTIVE]
-        if not actives:
-            problems.append("keys: no active signing key")
-        for record in actives:
-            cert = Certificate.from_pem(record.cert_pem)
-            if cert.not_after <= now:
-                problems.append(f"keys: active certificate {record.kid} expired on {cert.not_after:%Y-%m-%d}")
-        if known is not None and not settings.simulator.enabled:
-            for record in store.list_billers():
-                if record.sp_entity_id not in known:
-                    problems.append(f"biller {record.name}: SP {record.sp_entity_id} has no trusted metadata")
-    except BridgeError as exc:
-        problems.append(exc.detail)
-    finally:
-        store.close()
-    return problems
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     path = default_config_path(args.config)
-    problems = check_instance(path)
-    emit(args, {"ok": not problems, "problems": problems},
-         "\n".join(problems) if problems else f"{path}: OK")
-    return 1 if problems else 0
+    found = check_instance(path)
+    lines = [*found.problems, *(f"warning: {w}" for w in found.warnings)]
+    verdict = f"{path}: OK" if not found.warnings else f"{path}: usable, with {len(found.warnings)} warning(s)"
+    emit(args, {"ok": found.usable, "problems": found.problems, "warnings": found.warnings},
+         "\n".join(lines if found.problems else [*lines, verdict]))
+    return 0 if found.usable else 1

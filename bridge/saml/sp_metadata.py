@@ -99,6 +99,14 @@ def parse_valid_until(value: str | None) -> datetime | None:
     return parse_xs_datetime(value, what="validUntil", naive_is_utc=True) if value else None
 
 
+def _why_no_acs(entity_id: str, refused: list[str], allow_http: bool) -> str:
+    if not refused:
+        return f"it lists none with Binding {POST}"
+    hint = "" if allow_http else (f'; for a development SP set allow_http_acs = true under [sp."{entity_id}"] '
+                                  "in bridge.toml")
+    return "; ".join(refused) + hint
+
+
 def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) -> ServiceProvider | None:
     descriptor = entity.find(f"{MD}SPSSODescriptor")
     if descriptor is None:
@@ -106,6 +114,7 @@ def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) 
     entity_id = entity.get("entityID", "")
     warnings: list[str] = []
     acs = []
+    refused: list[str] = []  # why each HTTP-POST ACS was unusable, for the error below
     for endpoint in _endpoints(descriptor, "AssertionConsumerService"):
         try:
             if not allow_http:
@@ -116,8 +125,11 @@ def _service_provider(entity: etree._Element, *, source: str, allow_http: bool) 
             acs.append(endpoint)
         except ValueError as exc:
             warnings.append(f"{entity_id}: AssertionConsumerService ignored: {exc}")
+            if endpoint.binding == POST:
+                refused.append(str(exc))
     if not any(e.binding == POST for e in acs):
-        raise SamlError(f"{entity_id}: no usable HTTP-POST AssertionConsumerService in its metadata")
+        raise SamlError(f"{entity_id}: no usable HTTP-POST AssertionConsumerService in its metadata: "
+                        + _why_no_acs(entity_id, refused, allow_http))
     slo = [e for e in _endpoints(descriptor, "SingleLogoutService") if e.binding in (POST, REDIRECT)]
     return ServiceProvider(
         entity_id=entity_id,

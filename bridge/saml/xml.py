@@ -47,11 +47,19 @@ def parse_untrusted(data: bytes, *, what: str = "XML message") -> etree._Element
         raise SamlError(f"the {what} carries a DTD or entity declaration, which SAML never needs")
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True)
-    except Exception:  # lxml/defusedxml raise a variety of classes for hostile input
-        raise SamlError(f"the {what} is not well-formed XML") from None
+    except Exception as exc:  # lxml/defusedxml raise a variety of classes for hostile input
+        # Where, not what: the parser's own message may quote the sender's bytes.
+        raise SamlError(f"the {what} is not well-formed XML{_where(exc)}") from None
     if not isinstance(root, etree._Element) or not isinstance(root.tag, str):
         raise SamlError(f"the {what} has no root element")
     return root
+
+
+def _where(exc: Exception) -> str:
+    position = getattr(exc, "position", None)  # lxml's XMLSyntaxError: (line, column)
+    if isinstance(position, tuple) and len(position) == 2 and all(isinstance(n, int) for n in position):
+        return f" (line {position[0]}, column {position[1]})"
+    return ""
 
 
 @cache
@@ -67,7 +75,7 @@ def validate(root: etree._Element, schema: str, *, what: str) -> None:
     if not xsd.validate(root):
         # lxml-stubs lack filter_from_errors; lxml has it.
         first = xsd.error_log.filter_from_errors()[0] if xsd.error_log else None  # type: ignore[attr-defined]
-        reason = first.message if first is not None else "invalid"
+        reason = f"{first.message} (line {first.line})" if first is not None else "invalid"
         raise SamlError(f"the {what} does not follow the SAML schema: {reason}")
 
 

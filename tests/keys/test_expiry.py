@@ -104,25 +104,27 @@ def test_check_and_serve_refuse_a_world_readable_key_in_one_line(instance_dir, c
     key = _key_file(instance_dir)
     key.chmod(0o644)
     config = str(instance_dir / "bridge.toml")
+    line = f"keys: active key {key.stem}: {key}: private key is readable by group or others (mode 0644); " \
+           f"run: chmod 600 {key}"
     assert main(["check", "--config", config]) == 1
-    assert _errors(capsys) == [f"{key}: private key is readable by group or others (mode 0644); run: chmod 600 {key}"]
+    assert _errors(capsys) == [line]
     assert main(["serve", "--config", config, "--port", "1"]) == 1
-    assert _errors(capsys) == [
-        f"icbridge: error: {key}: private key is readable by group or others (mode 0644); run: chmod 600 {key}"]
+    assert _errors(capsys) == [f"icbridge: error: {line}"]
 
 
 def test_check_and_serve_refuse_an_unreadable_key_in_one_line(instance_dir, capsys):
     key = _key_file(instance_dir)
     key.write_bytes(b"this is not a PEM key")
     config = str(instance_dir / "bridge.toml")
+    line = f"keys: active key {key.stem}: {key}: not a readable PEM private key (or wrong passphrase)"
     assert main(["check", "--config", config]) == 1
-    assert _errors(capsys) == [f"{key}: not a readable PEM private key (or wrong passphrase)"]
+    assert _errors(capsys) == [line]
     assert main(["serve", "--config", config, "--port", "1"]) == 1
-    assert _errors(capsys) == [f"icbridge: error: {key}: not a readable PEM private key (or wrong passphrase)"]
+    assert _errors(capsys) == [f"icbridge: error: {line}"]
 
 
 def test_check_refuses_a_missing_key_file_in_one_line(instance_dir, capsys):
     key = _key_file(instance_dir)
     key.unlink()
     assert main(["check", "--config", str(instance_dir / "bridge.toml")]) == 1
-    assert _errors(capsys) == [f"{key}: private key file not found"]
+    assert _errors(capsys) == [f"keys: active key {key.stem}: {key}: private key file not found"]
