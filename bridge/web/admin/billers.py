@@ -71,7 +71,7 @@ def _int(form: FormData, name: str, default: int) -> int:
 
 def biller_from_form(form: FormData, *, name: str, base_url: str) -> Biller:
     """A Biller from the admin form's fields (validated by validate_biller, as the CLI does)."""
-    allowed = tuple(sorted(int(v) for v in form.getlist("allowed_deep_links") if str(v).isdigit()))
+    allowed = tuple(sorted(int(str(v)) for v in form.getlist("allowed_deep_links") if str(v).isdigit()))
     sp_entity_id = str(form.get("sp_entity_id") or "").strip()
     return validate_biller(Biller(
         name=name,

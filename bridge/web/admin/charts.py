@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from bridge.store.base import KeyRecord
 
+WIDTH = 420  # viewBox units: a phone shows the 13-unit text at about 11 px, a desktop (32rem wide) at 16 px
 ISSUED, REFUSED, AXIS, MUTED = "#0b5cad", "#b3261e", "#9aa7b5", "#5b6878"
 PHASE_COLOURS = {"generated": "#c5ced8", "published": "#e0a100", "active": "#1f8a3b", "retiring": "#d46a00",
                  "retired": "#8d99a6"}
@@ -43,7 +44,7 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", fill: str = M
 # --- sign-ins per hour ----------------------------------------------------------------------------
 def hourly_chart(hours: Sequence[tuple[str, int, int]]) -> Markup:
     """Bars of assertions issued (and refused, stacked) per hour; ``hours`` as from views.logins_per_hour."""
-    width, height, left, top, bottom = 480, 190, 34, 12, 30
+    width, height, left, top, bottom = WIDTH, 180, 30, 12, 30
     plot_w, plot_h = width - left - 8, height - top - bottom
     peak = max([issued + refused for _label, issued, refused in hours] + [1])
     step = plot_w / max(len(hours), 1)
@@ -100,7 +101,7 @@ def _window(keys: Sequence[tuple[KeyRecord, datetime]], now: datetime) -> tuple[
 
 def key_timeline(keys: Sequence[tuple[KeyRecord, datetime]], *, now: datetime) -> Markup:
     """One bar per key: the states it went through (published, active, retiring, ...), now, and its expiry."""
-    width, row_h, top, left, right = 480, 44, 24, 6, 12
+    width, row_h, top, left, right = WIDTH, 44, 24, 6, 12
     start, end = _window(keys, now)
     span = (end - start).total_seconds() or 1.0
     plot_w = width - left - right

@@ -109,7 +109,7 @@ def _confirmation(action: str, kid: str) -> Confirmation:
 
 
 def _action(request: Request) -> str:
-    action = request.path_params["action"]
+    action = str(request.path_params["action"])
     if action not in MOVES:
         raise NotFound(f"no key action {action!r}; one of {', '.join(MOVES)}")
     return action
