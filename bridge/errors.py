@@ -16,6 +16,12 @@
     │   └── TicketReplayed           already used (same answer, counted apart)
     ├── KeyLifecycleError       a key transition we refuse (409)
     ├── StoreConflict           a write collided with an existing record (409 conflict)
+    ├── ICNotConfigured         a biller lacks what an IC web service needs (409 ic_not_configured)
+    ├── ICError                 Invoice Cloud did not do what was asked (502; names the operation)
+    │   ├── ICUnavailable            unreachable, timed out, or failing (504 ic_unavailable)
+    │   ├── ICCredentialsRefused     the biller's IC credentials were refused (502)
+    │   ├── ICRejected               IC answered with its own error message (502 ic_rejected)
+    │   └── ICUnexpectedAnswer       an answer we cannot read (502)
     └── StoreUnavailable        durable state cannot answer: fail closed (503)
 
 ``detail`` is safe to show to the caller; anything sensitive goes to the log only.
@@ -118,3 +124,46 @@ class StoreConflict(BridgeError):
 class StoreUnavailable(BridgeError):
     code = "store_unavailable"
     status = 503
+
+
+class ICNotConfigured(BridgeError):
+    code = "ic_not_configured"
+    status = 409
+
+
+class ICError(BridgeError):
+    """``operation`` is the IC call that failed, ``outcome`` its metrics/audit label, ``ic_message`` IC's words."""
+
+    code = "ic_error"
+    status = 502
+    outcome = "error"
+
+    def __init__(
+        self, detail: str, *, operation: str | None = None, outcome: str | None = None, ic_message: str | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.operation = operation
+        self.ic_message = ic_message
+        if outcome is not None:
+            self.outcome = outcome
+
+
+class ICUnavailable(ICError):
+    code = "ic_unavailable"
+    status = 504
+    outcome = "unavailable"
+
+
+class ICCredentialsRefused(ICError):
+    code = "ic_credentials_refused"
+    outcome = "refused"
+
+
+class ICRejected(ICError):
+    code = "ic_rejected"
+    outcome = "rejected"
+
+
+class ICUnexpectedAnswer(ICError):
+    code = "ic_unexpected_answer"
+    outcome = "malformed"
