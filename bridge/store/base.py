@@ -102,6 +102,13 @@ class Store(Protocol):
 
         ``audit`` is recorded in the same transaction as the mark, and only with a new mark."""
 
+    # leases: short exclusive holds shared by every node
+    def acquire_lease(self, name: str, holder: str, *, now: datetime, expires_at: datetime) -> bool:
+        """True when ``holder`` now holds ``name`` (it was free, or its last holder's lease had expired)."""
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Release ``name`` if ``holder`` still holds it."""
+
     # pending AuthnRequests awaiting a partner login
     def put_pending(self, pending_id: str, data: dict[str, Any], expires_at: datetime) -> None: ...
 
@@ -156,6 +163,6 @@ class Store(Protocol):
 
     # housekeeping
     def purge_expired(self, now: datetime, *, audit_before: datetime | None = None) -> int:
-        """Drop expired single-use marks, pending requests and rate windows.
+        """Drop expired single-use marks, pending requests, rate windows and leases.
 
         Audit rows older than ``audit_before`` go too (the retention setting)."""

@@ -191,6 +191,12 @@ _USE_ONCE_AUDITED = (
 _FETCH_COLUMNS = "at_us, seq, client_ip, user_agent, kids"
 _RECORD_FETCH = f"INSERT INTO metadata_fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 
+# Taken when free or expired; rowcount 1 means this holder has it now.
+_ACQUIRE_LEASE = """INSERT INTO leases (name, holder, expires_us) VALUES (?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us
+    WHERE leases.expires_us <= ?"""
+_RELEASE_LEASE = "DELETE FROM leases WHERE name = ? AND holder = ?"
+
 _PING_BUCKET = "store-ping"
 _HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, ?, ?)
     ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + excluded.hits RETURNING hits"""
@@ -200,6 +206,7 @@ _PURGES_EXPIRED = (
     ("used_once", "namespace, key", "expires_us"),
     ("pending_requests", "pending_id", "expires_us"),
     ("rate_windows", "bucket, window_start_us", "expires_us"),
+    ("leases", "name", "expires_us"),
 )
 _PURGES_HISTORY = (
     ("audit_events", "at_us, seq", "at_us"),
@@ -313,6 +320,18 @@ class SqlStore:
             return True
 
         return self._backend.write_group(mark_and_record)
+
+    # leases
+
+    def acquire_lease(self, name: str, holder: str, *, now: datetime, expires_at: datetime) -> bool:
+        """Take ``name`` for ``holder`` until ``expires_at`` if nobody holds it or its holder's time ran out."""
+        params = (name, holder, to_us(expires_at), to_us(now))
+        count, _rows = self._backend.write_one(self._sql(_ACQUIRE_LEASE), params)
+        return count == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give ``name`` back; a lease another holder took over after ours expired stays theirs."""
+        self._backend.write_one(self._sql(_RELEASE_LEASE), (name, holder))
 
     # pending AuthnRequests
 
