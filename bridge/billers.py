@@ -31,6 +31,9 @@ API_KEY_PREFIX = "bk"
 FLOWS = ("sp-initiated", "idp-initiated")
 SIMULATOR_SP_PATH = "/simulator/metadata"  # the built-in IC simulator's entity ID, under the bridge's base URL
 SIMULATOR_LINK_PATH = "/simulator/saml"  # and its stand-in for IC's redirect link
+SSO_METHODS = ("saml", "rest")  # rest: Cloud SSO Connect over REST (bridge.delegation.rest_sso)
+REST_DELIVERIES = ("post", "get")  # how the browser carries IC's RemoteAuthenticationToken
+REST_LOGIN_TYPE_IDS = (1, 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ class Biller:
     ic_web_service_key: Sealed | None = None
     ic_api_base: str | None = None  # overrides [invoicecloud] api_base (the simulator, tests)
     payment_webhook: str | None = None  # where accepted PostBacks are delivered (bridge.payments)
+    sso_method: str = "saml"
+    rest_login_type_id: int = 1  # the LoginTypeID registered over REST: always 5 for one partner, 1 for others
+    # An auto-POST form keeps the token out of URLs (logs, Referer); "get" only where IC requires it.
+    rest_delivery: str = "post"
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -74,6 +81,9 @@ class Biller:
             "ic_web_service_key": self.ic_web_service_key.to_json() if self.ic_web_service_key else None,
             "ic_api_base": self.ic_api_base,
             "payment_webhook": self.payment_webhook,
+            "sso_method": self.sso_method,
+            "rest_login_type_id": self.rest_login_type_id,
+            "rest_delivery": self.rest_delivery,
         }
 
     def record(self, created_at: datetime | None = None) -> BillerRecord:
@@ -123,8 +133,10 @@ def validate_biller(biller: Biller) -> Biller:
             check()
         except ValueError as exc:
             raise ValidationError(name, str(exc)) from None
-    if biller.flow not in FLOWS:
-        raise ValidationError("flow", f"must be one of {', '.join(FLOWS)}")
+    for name, allowed in (("flow", FLOWS), ("sso_method", SSO_METHODS), ("rest_delivery", REST_DELIVERIES),
+                          ("rest_login_type_id", REST_LOGIN_TYPE_IDS)):
+        if getattr(biller, name) not in allowed:
+            raise ValidationError(name, f"must be one of {', '.join(map(str, allowed))}")
     if not biller.login_types or any(not str(v).strip() for v in biller.login_types.values()):
         raise ValidationError("login_types", "map at least one role to a LoginType value, e.g. owner=1")
     if biller.return_site_name is not None and len(biller.return_site_name) > 100:

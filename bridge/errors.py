@@ -16,7 +16,6 @@
     │   └── TicketReplayed           already used (same answer, counted apart)
     ├── KeyLifecycleError       a key transition we refuse (409)
     ├── StoreConflict           a write collided with an existing record (409 conflict)
-    ├── ICNotConfigured         a biller lacks what an IC web service needs (409 ic_not_configured)
     ├── ICError                 Invoice Cloud did not do what was asked (502; names the operation)
     │   ├── ICUnavailable            unreachable, timed out, or failing (504 ic_unavailable)
     │   ├── ICCredentialsRefused     the biller's IC credentials were refused (502)
@@ -126,11 +125,6 @@ class StoreUnavailable(BridgeError):
     status = 503
 
 
-class ICNotConfigured(BridgeError):
-    code = "ic_not_configured"
-    status = 409
-
-
 class ICError(BridgeError):
     """``operation`` is the IC call that failed, ``outcome`` its metrics/audit label, ``ic_message`` IC's words."""
 
@@ -166,4 +160,4 @@ class ICRejected(ICError):
 
 class ICUnexpectedAnswer(ICError):
     code = "ic_unexpected_answer"
-    outcome = "malformed"
+    outcome = "bad_answer"

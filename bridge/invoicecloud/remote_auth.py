@@ -150,11 +150,9 @@ class Credentials:
         return tuple(s for s in (self.api_key, self.web_service_key) if s)
 
 
-def missing_credential(wire: WireFormat, credentials: Credentials) -> str | None:
-    """The credential this wire format needs and the biller lacks, or None."""
-    if wire.auth == "web-service-key":
-        return None if credentials.web_service_key else "ic_web_service_key"
-    return None if credentials.api_key else "ic_api_key"
+def needed_credential(wire: WireFormat) -> Literal["api_key", "web_service_key"]:
+    """The credential this wire format authenticates with (a :class:`Credentials` field)."""
+    return "web_service_key" if wire.auth == "web-service-key" else "api_key"
 
 
 Observer = Callable[[str, str, float], None]  # (operation, outcome, seconds)

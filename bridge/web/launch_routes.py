@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from bridge import audit
 from bridge.billers import Biller, get_biller
-from bridge.delegation import tickets
+from bridge.delegation import rest_sso, tickets
 from bridge.delegation.launches import (
     LAUNCH_PATH,
     PendingRequest,
@@ -22,8 +22,10 @@ from bridge.delegation.launches import (
 )
 from bridge.delegation.sessions import Session
 from bridge.delegation.tickets import LaunchRequest
-from bridge.errors import BridgeError, NotFound, TicketError, TicketReplayed
+from bridge.errors import BridgeError, ICError, NotFound, TicketError, TicketReplayed
 from bridge.instance import Instance
+from bridge.secrets_at_rest import SecretUnavailable
+from bridge.store.base import AuditEvent
 from bridge.web.api_input import parse_object
 from bridge.web.api_routes import LoginBody
 from bridge.web.offload import in_thread
@@ -31,7 +33,9 @@ from bridge.web.pages import message_page
 from bridge.web.responses import (
     clear_session_cookie,
     client_ip,
+    cloud_sso_response,
     current_session,
+    launch_error_page,
     saml_post_page,
     set_session_cookie,
 )
@@ -59,7 +63,7 @@ def _refuse(instance: Instance, exc: TicketError | NotFound, *, now: datetime, i
     raise TicketError(exc.detail) from None
 
 
-def _redeem(instance: Instance, request: Request) -> Response:
+def _redeem(instance: Instance, request: Request) -> Response | tuple[rest_sso.RestLaunch, AuditEvent]:
     params = request.query_params
     partner = "partner_ticket" in params
     token = params.get("partner_ticket") if partner else params.get("ticket")
@@ -76,15 +80,25 @@ def _redeem(instance: Instance, request: Request) -> Response:
     launch = _launch_of(biller, ticket.payload, partner=partner)
     relay = launch_relay_state(instance.settings, biller, launch)  # before the ticket is spent
     identity = identity_of(launch)
-    session = Session(session_id=instance.new_id(), identity=identity, authn_instant=now,
-                      view_mode=launch.view_mode, deep_link=launch.deep_link)
+    rest = biller.sso_method == "rest"
     consumed = audit.login_event(audit.TICKET_CONSUMED, at=now, outcome="ok", identity=identity,
-                                 sp=biller.sp_entity_id, flow=launch.flow, client_ip=ip)
+                                 sp=biller.sp_entity_id, flow=rest_sso.REST_SSO if rest else launch.flow, client_ip=ip)
+    prepared = None
+    if rest:  # a REST launch that cannot succeed (no IC credentials) is refused before its ticket is spent
+        try:
+            prepared = rest_sso.prepare(instance, biller, launch)
+        except SecretUnavailable as exc:
+            rest_sso.record_refusal(instance, consumed, exc)
+            return launch_error_page(request, biller, exc, message=rest_sso.payer_message(exc))
     try:
         tickets.consume(instance.store, ticket, consumed)  # one commit: the single-use mark and its audit row
     except TicketReplayed as exc:
         _refuse(instance, exc, now=now, ip=ip)
     instance.metrics.tickets.labels("consumed").inc()
+    if prepared is not None:
+        return prepared, consumed
+    session = Session(session_id=instance.new_id(), identity=identity, authn_instant=now,
+                      view_mode=launch.view_mode, deep_link=launch.deep_link)
     pending_id = params.get("pending")
     if pending_id:
         data = instance.store.take_pending(pending_id, now)
@@ -109,7 +123,16 @@ def _redeem(instance: Instance, request: Request) -> Response:
 
 
 async def launch(request: Request) -> Response:
-    return await in_thread(request, _redeem, request.app.state.instance, request)
+    instance: Instance = request.app.state.instance
+    redeemed = await in_thread(request, _redeem, instance, request)
+    if isinstance(redeemed, Response):
+        return redeemed
+    prepared, consumed = redeemed
+    try:
+        page = await rest_sso.run(instance, request.app.state.offload, prepared, identity_event=consumed)
+    except (ICError, rest_sso.LaunchBusy) as exc:
+        return launch_error_page(request, prepared.biller, exc, message=rest_sso.payer_message(exc))
+    return cloud_sso_response(request, page, prepared.biller)
 
 
 async def logout(request: Request) -> Response:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bridge.billers import Biller
 from bridge.delegation.sessions import Session, cookie_policy
+from bridge.errors import BridgeError
 from bridge.idp import Outgoing
-from bridge.saml.bindings import post_form
+from bridge.invoicecloud.remote_auth import CloudSsoPage
+from bridge.saml.bindings import auto_post_form, post_form
+from bridge.web.pages import render
 from bridge.web.security import page_csp
 
 
@@ -32,6 +35,32 @@ def saml_post_page(request: Request, outgoing: Outgoing, *, biller: Biller | Non
     response = HTMLResponse(html)
     response.headers["content-security-policy"] = page_csp(
         nonce, form_action=origin_of(outgoing.acs_url), frame_ancestors=frame_ancestors(biller)
+    )
+    return response
+
+
+def cloud_sso_response(request: Request, page: CloudSsoPage, biller: Biller) -> Response:
+    """The browser to IC's Cloud SSO page: an auto-POST form (the token stays out of URLs), or a GET per biller."""
+    if biller.rest_delivery == "get":
+        return RedirectResponse(page.get_url(), status_code=303)
+    nonce = request.state.csp_nonce
+    response = HTMLResponse(auto_post_form(page.url, page.fields, nonce=nonce))
+    response.headers["content-security-policy"] = page_csp(
+        nonce, form_action=origin_of(page.url), frame_ancestors=frame_ancestors(biller)
+    )
+    return response
+
+
+def launch_error_page(request: Request, biller: Biller, exc: BridgeError, *, message: str) -> HTMLResponse:
+    """A launch that failed for a known biller: plain words, the way back to the portal, framable by the portal."""
+    back = biller.return_url or (biller.portal_origins[0] if biller.portal_origins else None)
+    response = render(
+        request, "launch_error.html", status=exc.status, title="We could not sign you in", message=message,
+        code=exc.code, request_id=getattr(request.state, "request_id", None), back_url=back,
+        back_name=biller.return_site_name or "the portal",
+    )
+    response.headers["content-security-policy"] = page_csp(
+        request.state.csp_nonce, frame_ancestors=frame_ancestors(biller)
     )
     return response
 
