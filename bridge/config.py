@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from bridge.errors import ConfigError
 from bridge.invoicecloud.relay_state import check_template
+from bridge.invoicecloud.remote_auth import WireFormat
 from bridge.secrets_at_rest import check_secret
 from bridge.urls import https_or_loopback
 
@@ -269,6 +270,8 @@ class InvoiceCloudSettings(_Section):
     secrets: list[str] = Field(default_factory=list)
     connect_timeout: float = Field(default=5.0, gt=0, le=60)  # seconds to open a connection to IC
     read_timeout: float = Field(default=20.0, gt=0, le=30)  # seconds to wait for IC's answer (CONTRACT: <= 30)
+    # Remote Authentication's wire format (Cloud SSO Connect over REST): assumed defaults, docs/rest-sso.md.
+    remote_auth: WireFormat = Field(default_factory=WireFormat)
 
     @field_validator("api_base")
     @classmethod

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bridge import audit
-from bridge.billers import SIMULATOR_SP_PATH, Biller, default_link_base, issue_api_key, validate_biller
+from bridge.billers import (
+    SIMULATOR_SP_PATH,
+    Biller,
+    default_link_base,
+    issue_api_key,
+    validate_biller,
+)
 from bridge.clock import Clock, IdFactory, new_id, utcnow
 from bridge.config import DEFAULT_CONFIG_NAME, Settings, hash_admin_secret, load_settings
 from bridge.delegation.sessions import SessionCodec
@@ -254,7 +260,7 @@ def init_instance(
                    link_base=default_link_base(settings.idp.base_url, sp),
                    login_types={"owner": "1", "co-owner": "5", "default": "1"})
         )
-        if simulator:  # Cloud Payments V2 against the simulator, with the IC API key it issued to the biller
+        if simulator:  # CPV2 and REST sign-in against the simulator, with the IC API key it issued to the biller
             from bridge.simulator.cpv2 import simulator_api_key
 
             biller = replace(biller, ic_api_base=f"{settings.idp.base_url}/simulator")

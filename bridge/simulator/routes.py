@@ -25,6 +25,7 @@ from bridge.delegation.launches import ACCOUNT_RE
 from bridge.errors import BridgeError, ValidationError
 from bridge.instance import Instance
 from bridge.invoicecloud.links import build_link, deep_link_page, resolve_view_mode
+from bridge.simulator import remote_auth
 from bridge.simulator.sp import ACS_PATH, LINK_PATH, METADATA_PATH, PREFIX, SimulatorSP
 from bridge.web.offload import in_thread
 from bridge.web.pages import render
@@ -260,5 +261,6 @@ def routes(instance: Instance) -> list[BaseRoute]:
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route(LINK_PATH + "/{biller_guid}", start, methods=["GET"]),
         Route(ACS_PATH, acs, methods=["POST"]),
+        *remote_auth.routes(instance),
     ]
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from bridge import audit
 from bridge.billers import authenticate_api_key, authorise, get_biller
-from bridge.delegation import tickets
+from bridge.delegation import rest_sso, tickets
 from bridge.delegation.launches import expires_at, launch_relay_state, launch_url, validate_launch
 from bridge.instance import Instance
 from bridge.web.api_input import ApiModel, Integer, IntegerOrName, Name, Text, json_bytes, parse_json
@@ -54,7 +54,10 @@ def _create_login(instance: Instance, token: str | None, raw: bytes, ip: str | N
     biller = get_biller(instance.store, body.biller)
     authorise(key, biller.name)
     launch = validate_launch(biller, body.launch_fields())
-    launch_relay_state(instance.settings, biller, launch)  # refused now, not after the ticket is spent
+    if biller.sso_method == "rest":  # a launch that could not reach IC is refused now, not in the payer's browser
+        rest_sso.prepare(instance, biller, launch)
+    else:
+        launch_relay_state(instance.settings, biller, launch)  # refused now, not after the ticket is spent
     now = instance.clock()
     token_value = tickets.mint(instance.settings.tickets.secrets, launch, ticket_id=instance.new_id(), now=now)
     audit.record(
