@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.billers import FLOWS
+from bridge.billers import FLOWS, REST_DELIVERIES, SSO_METHODS
 from bridge.config import IC_LINK_BASE
 from bridge.errors import ValidationError
 from bridge.invoicecloud.links import DEEP_LINK_BY_NAME, resolve_deep_link
@@ -48,6 +48,15 @@ def _deep_link(value: str) -> int:
 def _deep_links(values: list[str]) -> tuple[int, ...]:
     return tuple(sorted({resolve_deep_link(v.strip(), allow_unknown=True, field="--allowed-deep-link")
                          for v in values}))
+
+
+def _integer(flag: str) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        if not value.strip().isdigit():
+            raise ValidationError(flag, "must be a number")
+        return int(value)
+
+    return convert
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,13 @@ BILLER_OPTIONS: tuple[BillerOption, ...] = (
                  "('' clears)", metavar="NAME", convert=_optional_text),
     BillerOption("--css-url", "css_url", "stylesheet IC applies to its pages for this biller ('' clears)",
                  metavar="URL", convert=_optional_text),
+    BillerOption("--sso-method", "sso_method", "how payers are signed in to IC: saml, or rest (Cloud SSO Connect "
+                 "over REST, docs/rest-sso.md; needs the biller's IC API key) (default saml)", choices=SSO_METHODS),
+    BillerOption("--rest-login-type-id", "rest_login_type_id", "the LoginTypeID REST sign-in registers payers with "
+                 "(default 1)", metavar="1|5", convert=_integer("--rest-login-type-id")),
+    BillerOption("--rest-delivery", "rest_delivery", "how the browser carries IC's token to its Cloud SSO page: "
+                 "post (an auto-submitted form, default) or get (in the URL, only where IC requires it)",
+                 choices=REST_DELIVERIES),
 )
 
 

@@ -145,7 +145,10 @@ def _row(biller: Biller) -> dict[str, object]:
     return {"name": biller.name, "biller_guid": biller.biller_guid, "sp": biller.sp_entity_id,
             "link_base": biller.link_base, "view_mode": biller.view_mode, "deep_link": biller.deep_link,
             "flow": biller.flow, "login_types": dict(biller.login_types),
-            "portal_origins": list(biller.portal_origins), **masked(biller)}
+            "portal_origins": list(biller.portal_origins), "sso_method": biller.sso_method,
+            "rest_login_type_id": biller.rest_login_type_id, "rest_delivery": biller.rest_delivery,
+            "css_url": biller.css_url, "return_url": biller.return_url, "return_site_name": biller.return_site_name,
+            **masked(biller)}
 
 
 def cmd_list(args: argparse.Namespace) -> int:
