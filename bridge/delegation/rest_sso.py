@@ -42,6 +42,7 @@ from bridge.invoicecloud.remote_auth import (
     needed_credential,
 )
 from bridge.secrets_at_rest import SecretUnavailable
+from bridge.store.base import AuditEvent
 
 REST_SSO = "rest_sso"  # audit event and the ``flow`` label of REST launches
 SERVICE = "remote_auth"  # the metrics' service label: remote_auth.<operation>
@@ -81,7 +82,7 @@ def prepare(instance: Instance, biller: Biller, launch: LaunchRequest) -> RestLa
                       wire=wire, credentials=opened)
 
 
-def record_refusal(instance: Instance, consumed: audit.AuditEvent, exc: BridgeError) -> None:
+def record_refusal(instance: Instance, consumed: AuditEvent, exc: BridgeError) -> None:
     """The audit row of a REST launch refused before its ticket was spent (the detail names the fix, no secret)."""
     instance.metrics.logins.labels(consumed.biller or "", REST_SSO, "refused").inc()
     audit.record(instance.store, replace(consumed, event=REST_SSO, outcome="refused",
@@ -142,7 +143,7 @@ def _detail(trail: Trail, exc: BridgeError | None, prepared: RestLaunch) -> str:
 
 
 async def run(
-    instance: Instance, offload: Offload, prepared: RestLaunch, *, identity_event: audit.AuditEvent,
+    instance: Instance, offload: Offload, prepared: RestLaunch, *, identity_event: AuditEvent,
 ) -> CloudSsoPage:
     """The decision tree against IC, its audit row and metrics; IC's Cloud SSO page on success.
 
