@@ -89,6 +89,9 @@ def biller_from_form(form: FormData, *, name: str, base_url: str) -> Biller:
         return_url=_optional(form, "return_url"),
         return_site_name=_optional(form, "return_site_name"),
         css_url=_optional(form, "css_url"),
+        sso_method=str(form.get("sso_method") or "saml"),
+        rest_login_type_id=_int(form, "rest_login_type_id", 1),
+        rest_delivery=str(form.get("rest_delivery") or "post"),
     ))
 
 
