@@ -13,8 +13,11 @@ import sys
 from typing import Any
 
 from bridge.cli.common import add_config, add_json, emit, settings_from_args
+from bridge.clock import utcnow
+from bridge.config import Settings
 from bridge.errors import NotFound
 from bridge.keys.material import Certificate
+from bridge.saml.bindings import POST
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
 from bridge.trust.metadata_sources import MetadataSources
 
@@ -102,9 +105,39 @@ def _text(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def simulator_sp(settings: Settings) -> ServiceProvider | None:
+    """The built-in IC simulator's SP, trusted while ``simulator.enabled`` (the dashboard lists it too).
+
+    Built from the settings, never by creating its key file: `icbridge serve` makes that at first start,
+    as the service's user; until then the listing has no certificate for it.
+    """
+    if not settings.simulator.enabled:
+        return None
+    from bridge.simulator.sp import ACS_PATH, KEY_FILE, METADATA_PATH, load_or_create_keys
+
+    base = settings.idp.base_url
+    certs: tuple[Certificate, ...] = ()
+    directory = settings.path(settings.keys.dir)
+    if (directory / KEY_FILE).is_file():
+        keys = load_or_create_keys(directory, now=utcnow(), common_name=base + METADATA_PATH)
+        certs = (Certificate.from_pem(keys.cert_pem),)
+    return ServiceProvider(entity_id=base + METADATA_PATH, acs=(Endpoint(POST, base + ACS_PATH, 0, True),),
+                           signing_certs=certs, source="built-in IC simulator (simulator.enabled)")
+
+
+def _simulator_row(sp: ServiceProvider) -> dict[str, Any]:
+    certs = [_certificate(c, "signing") for c in sp.signing_certs]
+    return {"entity_id": sp.entity_id, "source": sp.source, "source_type": "simulator",
+            "acs": [_endpoint(e) for e in sp.acs], "certificates": certs, "last_refresh": None,
+            "next_refresh": None, "last_error": None}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     sources = _sources(args)
     rows = [_row(sources, sp) for sp in sorted(sources.registry, key=lambda sp: sp.entity_id)]
+    simulator = simulator_sp(sources.settings)
+    if simulator is not None and sources.registry.find(simulator.entity_id) is None:
+        rows.append(_simulator_row(simulator))
     missing = [sources.status(s) for s in sources.states if s.copy is None]
     text = "\n".join(_text(row) for row in rows) or "no trusted service providers"
     for status in missing:
@@ -116,6 +149,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     sources = _sources(args)
     sp = sources.registry.find(args.entity_id)
+    simulator = simulator_sp(sources.settings)
+    if sp is None and simulator is not None and simulator.entity_id == args.entity_id:
+        row = _simulator_row(simulator)
+        emit(args, row, _text(row))
+        return 0
     if sp is None:
         raise NotFound(f"no trusted service provider {args.entity_id} (see `icbridge sp list`)")
     row = _row(sources, sp, full=True)
