@@ -215,6 +215,15 @@ def remove_biller(store: Store, name: str, *, now: datetime, actor: str) -> int:
     return revoked
 
 
+def rotate_api_key(store: Store, biller: str, *, now: datetime) -> tuple[str, int]:
+    """Revoke every key of ``biller`` and issue a new one: (the new key, shown once; how many were revoked).
+
+    The way back from a lost key, since only hashes are stored."""
+    get_biller(store, biller)  # NotFound for an unknown name, before anything is revoked
+    revoked = store.revoke_api_keys(biller, now)
+    return issue_api_key(store, biller, now=now), revoked
+
+
 def authenticate_api_key(store: Store, presented: str | None) -> ApiKeyRecord:
     """The key record for a bearer token; one error for every failure (no oracle)."""
     failure = AuthenticationError("missing or invalid API key (Authorization: Bearer <api key>)")

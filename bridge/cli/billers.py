@@ -20,6 +20,7 @@ from bridge.billers import (
     get_biller,
     issue_api_key,
     remove_biller,
+    rotate_api_key,
     validate_biller,
 )
 from bridge.cli.biller_options import add_biller_options, biller_changes, parse_login_types
@@ -61,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config(listing)
     add_json(listing)
     listing.set_defaults(func=cmd_list)
+
+    rotate = billers.add_parser("rotate-key", help="revoke a biller's partner API keys and print a new one "
+                                                   "(the way back from a lost key)")
+    rotate.add_argument("name", metavar="NAME", help="the biller whose key is replaced")
+    add_config(rotate)
+    add_json(rotate)
+    rotate.set_defaults(func=cmd_rotate_key)
 
     remove = billers.add_parser("remove", help="remove a biller and revoke its API keys")
     remove.add_argument("name", metavar="NAME", help="the biller to remove")
@@ -163,6 +171,21 @@ def cmd_list(args: argparse.Namespace) -> int:
                  [(b.name, b.biller_guid, b.sp_entity_id, str(b.view_mode), b.flow, _login_types(b))
                   for b in billers]) if billers else "no billers (add one with `icbridge billers add`)"
     emit(args, {"billers": [_row(b) for b in billers]}, text)
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    store = open_store(settings)
+    try:
+        store.migrate()
+        api_key, revoked = rotate_api_key(store, args.name, now=utcnow())
+        _record(store, args.name, f"API key rotated ({revoked} revoked)")
+    finally:
+        store.close()
+    emit(args, {"biller": args.name, "api_key": api_key, "revoked_keys": revoked},
+         f"Partner API key of {args.name} (shown once): {api_key}\n{revoked} old key(s) revoked: calls with them "
+         "now answer 401.")
     return 0
 
 

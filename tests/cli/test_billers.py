@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.billers import authenticate_api_key
 from bridge.cli import build_parser
 from bridge.cli.biller_options import BILLER_OPTIONS
+from bridge.errors import AuthenticationError
 from bridge.instance import DEMO_BILLER_GUID
+from bridge.store import open_store_url
 
 SIM_SP = "http://127.0.0.1:8000/simulator/metadata"
 OTHER_GUID = "5d2e4a52-5c51-4a53-9f4b-2b0c37d9a1aa"
@@ -108,3 +111,16 @@ def test_update_sets_an_ic_credential_and_shows_only_its_last_four(icbridge, mon
     assert ran.code == 0 and ran.json()["changed"] == ["ic_api_key"]
     assert "secret-ic-key" not in ran.out
     assert icbridge("billers", "list", "--json").json()["billers"][0]["ic_api_key"].endswith("9876")
+
+
+def test_rotate_key_replaces_a_lost_api_key(icbridge, instance) -> None:  # type: ignore[no-untyped-def]
+    ran = icbridge("billers", "rotate-key", "demo", "--json")
+    assert ran.code == 0 and ran.json()["revoked_keys"] == 1
+    store = open_store_url(f"sqlite:///{instance.config.parent / 'bridge.db'}", base_dir=instance.config.parent)
+    try:
+        assert authenticate_api_key(store, ran.json()["api_key"]).biller == "demo"
+        with pytest.raises(AuthenticationError):
+            authenticate_api_key(store, instance.api_key)
+    finally:
+        store.close()
+    assert icbridge("billers", "rotate-key", "nobody").err == ["icbridge: error: no biller named 'nobody'"]
