@@ -117,7 +117,8 @@ class LiveBridge:
         return httpx.get(f"{self.base_url}/metrics", timeout=10).text
 
 
-def serve_live(directory: Path) -> Iterator[LiveBridge]:
+def serve_live(directory: Path, *, extra_config: str = "") -> Iterator[LiveBridge]:
+    """``extra_config``: TOML appended to bridge.toml (e.g. a changed ``[invoicecloud.remote_auth]``)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     result = init_instance(directory / "instance", base_url=base_url, now=datetime.now(UTC))
@@ -125,7 +126,7 @@ def serve_live(directory: Path) -> Iterator[LiveBridge]:
     text = result.config.read_text().replace(
         "[invoicecloud]\n", f"[invoicecloud]\nconnect_timeout = 1.0\nread_timeout = {READ_TIMEOUT}\n", 1
     )
-    result.config.write_text(text)
+    result.config.write_text(text + extra_config)
     log_path = directory / "bridge.log"
     log = log_path.open("wb")
     process = subprocess.Popen([BRIDGE, "serve", "--config", str(result.config), "--port", str(port),

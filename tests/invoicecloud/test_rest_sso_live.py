@@ -233,3 +233,14 @@ def test_the_simulator_refuses_an_api_key_it_does_not_know(live: LiveBridge) -> 
                         json={"AccountNumber": ACCOUNT, "EmailAddress": EMAIL},
                         headers={"Authorization": "Basic bm90LWEta2V5"}, timeout=10)
     assert answer.status_code == 401 and answer.json() == {"Message": "Unauthorized"}
+
+
+def test_the_simulators_records_page_lists_the_accounts_and_refuses_an_unknown_fault(live: LiveBridge) -> None:
+    biller, key = live.add_rest_biller()
+    _landed(live.open(live.launch_url(biller.name, key, account_number="Listed-42")))
+    records = httpx.get(f"{live.base_url}/simulator/ic", timeout=10)
+    assert records.status_code == 200
+    assert "Listed-42 · pat.payer@example.com · LoginTypeID 1 · customer records: 1" in records.text
+    refused = httpx.post(f"{live.base_url}/simulator/ic/faults", data={"operation": "nope", "kind": "timeout"},
+                         timeout=10)
+    assert refused.status_code == 400 and "operation: one of retrieve_users" in refused.text
