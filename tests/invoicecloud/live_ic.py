@@ -48,6 +48,7 @@ class LiveBridge:
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes]
+    nodes: list[str]
 
     @property
     def ic(self) -> ICState:
@@ -117,34 +118,49 @@ class LiveBridge:
         return httpx.get(f"{self.base_url}/metrics", timeout=10).text
 
 
-def serve_live(directory: Path, *, extra_config: str = "") -> Iterator[LiveBridge]:
-    """``extra_config``: TOML appended to bridge.toml (e.g. a changed ``[invoicecloud.remote_auth]``)."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    result = init_instance(directory / "instance", base_url=base_url, now=datetime.now(UTC))
+def _start(config: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """``icbridge serve`` on ``port``, DEBUG-logging to ``log_path``; returns once /healthz answers."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([BRIDGE, "serve", "--config", str(config), "--port", str(port),
+                                    "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"icbridge serve did not start in 30 s: {log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def serve_live(
+    directory: Path, *, extra_config: str = "", store_url: str | None = None, nodes: int = 1,
+) -> Iterator[LiveBridge]:
+    """``extra_config``: TOML appended to bridge.toml (e.g. a changed ``[invoicecloud.remote_auth]``).
+
+    ``nodes`` > 1 starts more processes on the same configuration and store (``LiveBridge.nodes``: their
+    base URLs; the first is the instance's base_url, whose simulator plays IC for all of them)."""
+    ports = [free_port() for _ in range(nodes)]
+    base_url = f"http://127.0.0.1:{ports[0]}"
+    options = {"store_url": store_url} if store_url else {}
+    result = init_instance(directory / "instance", base_url=base_url, now=datetime.now(UTC), **options)
     # Short timeouts, so the simulator's timeout fault costs little.
     text = result.config.read_text().replace(
         "[invoicecloud]\n", f"[invoicecloud]\nconnect_timeout = 1.0\nread_timeout = {READ_TIMEOUT}\n", 1
     )
     result.config.write_text(text + extra_config)
     log_path = directory / "bridge.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen([BRIDGE, "serve", "--config", str(result.config), "--port", str(port),
-                                "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "icbridge serve did not start in 30 s"
-            time.sleep(0.2)
+        for port in ports:
+            processes.append(_start(result.config, port, log_path))
         yield LiveBridge(base_url=base_url, settings=load_settings(result.config), log_path=log_path,
-                         process=process)
+                         process=processes[0], nodes=[f"http://127.0.0.1:{port}" for port in ports])
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
