@@ -25,7 +25,7 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -68,6 +68,7 @@ DEFAULT_FIELDS: Mapping[str, str] = {
     "return_url": "ReturnUrl",
     "return_site_name": "CustomReturnSiteName",
 }
+T = TypeVar("T")
 AuthStyle = Literal["basic", "basic-colon", "web-service-key"]
 
 
@@ -174,28 +175,30 @@ class RemoteAuthClient:
         self._f = wire.fields
 
     async def retrieve_users(self, *, account_number: str, email: str) -> Lookup:
-        data = await self._call(RETRIEVE_USERS, {"account_number": account_number, "email": email})
-        exists = data.get(self._f["account_exists"])
-        users = data.get(self._f["users"], [])
-        if not isinstance(exists, bool) or not isinstance(users, list):
-            raise ICUnexpectedAnswer(
-                f"{self._f['account_exists']} must be true or false and {self._f['users']} a list",
-                operation=RETRIEVE_USERS,
+        def parse(data: dict[str, Any]) -> Lookup:
+            exists = data.get(self._f["account_exists"])
+            users = data.get(self._f["users"], [])
+            if not isinstance(exists, bool) or not isinstance(users, list):
+                raise ICUnexpectedAnswer(
+                    f"{self._f['account_exists']} must be true or false and {self._f['users']} a list",
+                    operation=RETRIEVE_USERS,
+                )
+            wanted = email.casefold()
+            registered = any(
+                isinstance(user, dict) and str(user.get(self._f["email"], "")).casefold() == wanted
+                for user in users
             )
-        wanted = email.casefold()
-        registered = any(
-            isinstance(user, dict) and str(user.get(self._f["email"], "")).casefold() == wanted for user in users
-        )
-        return Lookup(account_exists=exists, registered=registered)
+            return Lookup(account_exists=exists, registered=registered)
+
+        return await self._call(RETRIEVE_USERS, {"account_number": account_number, "email": email}, parse)
 
     async def create_customer(self, *, account_number: str, email: str) -> str:
-        data = await self._call(CREATE_CUSTOMER, {"account_number": account_number, "email": email})
-        return self._string(data, "customer_guid", CREATE_CUSTOMER)
+        return await self._call(CREATE_CUSTOMER, {"account_number": account_number, "email": email},
+                                lambda data: self._string(data, "customer_guid", CREATE_CUSTOMER))
 
     async def register_accounts(self, *, email: str, account_numbers: list[str], login_type_id: int) -> None:
-        await self._call(REGISTER_ACCOUNTS, {
-            "email": email, "account_numbers": account_numbers, "login_type_id": login_type_id,
-        })
+        body = {"email": email, "account_numbers": account_numbers, "login_type_id": login_type_id}
+        await self._call(REGISTER_ACCOUNTS, body, lambda data: None)
 
     async def authenticate(
         self, *, account_number: str, email: str, login_type_id: int, css_url: str | None
@@ -203,8 +206,8 @@ class RemoteAuthClient:
         body: dict[str, Any] = {"account_number": account_number, "email": email, "login_type_id": login_type_id}
         if css_url and self._wire.css_in_authenticate:
             body["css_url"] = css_url
-        data = await self._call(AUTHENTICATE, body)
-        return RemoteToken(self._string(data, "token", AUTHENTICATE))
+        return await self._call(AUTHENTICATE, body,
+                                lambda data: RemoteToken(self._string(data, "token", AUTHENTICATE)))
 
     # the wire
 
@@ -220,11 +223,12 @@ class RemoteAuthClient:
             headers["Authorization"] = "Basic " + base64.b64encode(raw.encode()).decode()
         return headers, payload
 
-    async def _call(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def _call(self, operation: str, body: Mapping[str, Any], parse: Callable[[dict[str, Any]], T]) -> T:
+        """One operation, timed and observed with its outcome, including reading what IC answered."""
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self._exchange(operation, body)
+            return parse(await self._exchange(operation, body))
         except ICError as exc:
             outcome = exc.outcome
             raise
