@@ -149,6 +149,8 @@ class TicketSettings(_Section):
 class SessionSettings(_Section):
     secrets: list[str] = Field(default_factory=list)
     idle_timeout: Duration = 900
+    # A payer session ends this long after its launch however it is used (bridge.session_state).
+    absolute_lifetime: Duration = 4 * 3600
     cookie_name: str = "bridge_session"
     pending_lifetime: Duration = 600
 
@@ -221,6 +223,10 @@ class AdminSettings(_Section):
     password_hash: str | None = None
     username: str = "admin"
     idle_timeout: Duration = 900
+    absolute_lifetime: Duration = 8 * 3600  # an admin session ends this long after sign-in, however used
+    # Password-equivalent actions (rotate an API key, activate or purge a signing key, remove a biller)
+    # need the admin's credentials entered again within this window (bridge.web.admin.reauth).
+    reauth_window: Duration = 300
     login_attempts_per_minute: int = 10
 
     @field_validator("token_hash", "password_hash")

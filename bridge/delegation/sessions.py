@@ -1,8 +1,10 @@
 """The bridge session: a signed cookie holding the payer's identity between the launch and IC's AuthnRequest.
 
-Stateless (itsdangerous, its own salt, SHA-256, ``max_age`` = idle timeout,
-re-issued on every use so the timeout slides), so any node can answer and
-no sticky sessions are needed. Cookie attributes follow CONTRACT.md:
+The cookie (itsdangerous, its own salt, SHA-256, ``max_age`` = idle timeout) carries the
+session ID and the launch time; it is issued at the launch and re-issued with each SSO answer
+given from it, so the idle timeout slides while the payer uses it. What the cookie cannot say
+(signed out? ended everywhere? past its absolute lifetime?) bridge.session_state asks the
+store, which every node shares: no sticky sessions. Cookie attributes follow CONTRACT.md:
 HttpOnly always; ``SameSite=None; Secure`` when the payer's pages run in a
 cross-site iFrame (ViewMode 1) and the base URL is https; Lax otherwise.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from bridge.delegation.tokens import TimedTokens, TokenError, TokenExpired
 from bridge.identity import Identity
+from bridge.session_state import PAYER, SessionRef
 
 SALT = "bridge.session.v1"
 log = logging.getLogger(__name__)
@@ -29,6 +32,11 @@ class Session:
     authn_instant: datetime
     view_mode: int
     deep_link: int
+
+    def ref(self) -> SessionRef:
+        """This session as bridge.session_state knows it: started at the launch, ended with its biller's."""
+        return SessionRef(kind=PAYER, sid=self.session_id, started_at=self.authn_instant,
+                          biller=self.identity.biller)
 
 
 @dataclass(frozen=True, slots=True)

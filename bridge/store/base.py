@@ -12,6 +12,7 @@ cannot answer; callers fail closed on it (no assertion without its audit row).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -160,6 +161,13 @@ class Store(Protocol):
     # rate limiting (fixed windows, shared by every node)
     def hit(self, bucket: str, window_start: datetime, expires_at: datetime, count: int = 1) -> int:
         """Add ``count`` hits to ``bucket`` for the window; return the count so far (every node's)."""
+
+    # session revocations: what ends a session before its cookie does (bridge.session_state)
+    def revoke_sessions(self, scope: str, not_before: datetime, expires_at: datetime) -> None:
+        """Sessions of ``scope`` that started before ``not_before`` are revoked (kept until ``expires_at``)."""
+
+    def sessions_revoked_before(self, scopes: Sequence[str]) -> int | None:
+        """The latest ``not_before`` over ``scopes`` in microseconds since the epoch, or None."""
 
     # housekeeping
     def purge_expired(self, now: datetime, *, audit_before: datetime | None = None) -> int:

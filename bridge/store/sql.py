@@ -197,6 +197,10 @@ _ACQUIRE_LEASE = """INSERT INTO leases (name, holder, expires_us) VALUES (?, ?, 
     WHERE leases.expires_us <= ?"""
 _RELEASE_LEASE = "DELETE FROM leases WHERE name = ? AND holder = ?"
 
+_REVOKE_SESSIONS = """INSERT INTO session_revocations (scope, not_before_us, expires_us) VALUES (?, ?, ?)
+    ON CONFLICT (scope) DO UPDATE SET not_before_us = excluded.not_before_us, expires_us = excluded.expires_us"""
+_SESSIONS_REVOKED = "SELECT MAX(not_before_us) FROM session_revocations WHERE scope IN ({marks})"
+
 _PING_BUCKET = "store-ping"
 _HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, ?, ?)
     ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + excluded.hits RETURNING hits"""
@@ -207,6 +211,7 @@ _PURGES_EXPIRED = (
     ("pending_requests", "pending_id", "expires_us"),
     ("rate_windows", "bucket, window_start_us", "expires_us"),
     ("leases", "name", "expires_us"),
+    ("session_revocations", "scope", "expires_us"),
 )
 _PURGES_HISTORY = (
     ("audit_events", "at_us, seq", "at_us"),
@@ -484,6 +489,21 @@ class SqlStore:
         params = (bucket, to_us(window_start), count, to_us(expires_at))
         _count, rows = self._backend.write_one(self._sql(_HIT), params)
         return int(rows[0][0])
+
+    # session revocations (bridge.session_state)
+
+    def revoke_sessions(self, scope: str, not_before: datetime, expires_at: datetime) -> None:
+        """Sessions of ``scope`` that started before ``not_before`` are revoked until ``expires_at``."""
+        with self._backend.write() as cur:
+            cur.execute(self._sql(_REVOKE_SESSIONS), (scope, to_us(not_before), to_us(expires_at)))
+
+    def sessions_revoked_before(self, scopes: Sequence[str]) -> int | None:
+        """The latest ``not_before`` (microseconds) over ``scopes``, or None: one indexed read per session use."""
+        query = _SESSIONS_REVOKED.format(marks=", ".join("?" * len(scopes)))
+        with self._backend.read() as cur:
+            cur.execute(self._sql(query), tuple(scopes))
+            row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # housekeeping
 

@@ -34,7 +34,7 @@ from bridge.web.responses import (
     clear_session_cookie,
     client_ip,
     cloud_sso_response,
-    current_session,
+    end_session,
     launch_error_page,
     saml_post_page,
     set_session_cookie,
@@ -135,13 +135,11 @@ async def launch(request: Request) -> Response:
     return cloud_sso_response(request, page, prepared.biller)
 
 
-async def logout(request: Request) -> Response:
-    instance: Instance = request.app.state.instance
-    session = current_session(request)
-    target = None
-    if session is not None:
-        record = instance.store.get_biller(session.identity.biller)
-        target = record.settings.get("return_url") if record else None
+def _sign_out(instance: Instance, request: Request) -> Response:
+    """End the session in the store (every copy of the cookie, on every node), then say so or go back."""
+    session = end_session(request)
+    record = instance.store.get_biller(session.identity.biller) if session is not None else None
+    target = record.settings.get("return_url") if record else None
     response: Response
     if target:
         response = RedirectResponse(target, status_code=303)
@@ -150,6 +148,10 @@ async def logout(request: Request) -> Response:
                                 status=200)
     clear_session_cookie(request, response)
     return response
+
+
+async def logout(request: Request) -> Response:
+    return await in_thread(request, _sign_out, request.app.state.instance, request)
 
 
 routes = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bridge import session_state
 from bridge.billers import Biller
 from bridge.delegation.sessions import Session, cookie_policy
 from bridge.errors import BridgeError
@@ -66,13 +68,20 @@ def launch_error_page(request: Request, biller: Biller, exc: BridgeError, *, mes
 
 
 def set_session_cookie(request: Request, response: Response, session: Session) -> None:
+    """Issue (at launch) or renew (on each use) the payer's session cookie.
+
+    Renewal slides the idle timeout only: the cookie's max-age never reaches past the session's
+    absolute end, and the start it carries never changes (bridge.session_state).
+    """
     instance = request.app.state.instance
     settings = instance.settings
+    now = instance.clock()
+    remaining = (session.ref().ends_at(settings.session.absolute_lifetime) - now).total_seconds()
     policy = cookie_policy(
         name=settings.session.cookie_name, https=settings.idp.is_https, view_mode=session.view_mode,
-        idle_timeout=settings.session.idle_timeout,
+        idle_timeout=max(0, min(settings.session.idle_timeout, math.ceil(remaining))),
     )
-    value = instance.sessions.dump(session, now=instance.clock())
+    value = instance.sessions.dump(session, now=now)
     response.set_cookie(
         policy.name, value, max_age=policy.max_age, path="/", secure=policy.secure, httponly=True,
         samesite=policy.samesite,  # type: ignore[arg-type]
@@ -84,9 +93,36 @@ def clear_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(settings.session.cookie_name, path="/", secure=settings.idp.is_https, httponly=True)
 
 
-def current_session(request: Request) -> Session | None:
+def _cookie_session(request: Request) -> Session | None:
+    """What the cookie says, signature and idle timeout checked; not yet whether the store revoked it."""
     instance = request.app.state.instance
     return instance.sessions.load(request.cookies.get(instance.settings.session.cookie_name), now=instance.clock())
+
+
+def current_session(request: Request) -> Session | None:
+    """The payer's live session: a valid cookie, within its absolute lifetime, not revoked.
+
+    Blocking (one indexed store read when a cookie is present): call it off the event loop.
+    """
+    session = _cookie_session(request)
+    if session is None:
+        return None
+    instance = request.app.state.instance
+    live = session_state.is_live(instance.store, session.ref(), now=instance.clock(),
+                                 absolute_lifetime=instance.settings.session.absolute_lifetime)
+    return session if live else None
+
+
+def end_session(request: Request) -> Session | None:
+    """Sign the payer out on the server: revoke the cookie's session in the store (every node, every
+    copy of the cookie); the caller also clears the cookie. Blocking (one store write when a cookie is
+    present): call it off the event loop."""
+    session = _cookie_session(request)
+    if session is not None:
+        instance = request.app.state.instance
+        session_state.revoke(instance.store, session.ref(),
+                             absolute_lifetime=instance.settings.session.absolute_lifetime)
+    return session
 
 
 def client_ip(request: Request) -> str | None:

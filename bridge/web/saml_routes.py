@@ -19,7 +19,14 @@ from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import MetadataFetch
 from bridge.web.offload import in_thread
-from bridge.web.responses import clear_session_cookie, client_ip, current_session, saml_post_page
+from bridge.web.responses import (
+    clear_session_cookie,
+    client_ip,
+    current_session,
+    end_session,
+    saml_post_page,
+    set_session_cookie,
+)
 
 METADATA_TYPE = "application/samlmetadata+xml"
 
@@ -63,7 +70,9 @@ def _answer(request: Request, instance: Instance, incoming: Incoming, session: S
             client_ip=client_ip(request),
         )
         instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
-        return saml_post_page(request, outgoing, biller=biller)
+        response = saml_post_page(request, outgoing, biller=biller)
+        set_session_cookie(request, response, session)  # used: the idle timeout slides (never the absolute end)
+        return response
     if incoming.request.is_passive:
         outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE, message="no session")
         return saml_post_page(request, outgoing, biller=None)
@@ -138,6 +147,7 @@ async def slo(request: Request) -> Response:
         RedirectResponse(outgoing, status_code=303) if isinstance(outgoing, str)
         else saml_post_page(request, outgoing, biller=None)
     )
+    await in_thread(request, end_session, request)  # revoked in the store: a copied cookie is dead too
     clear_session_cookie(request, response)
     return response
 

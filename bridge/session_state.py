@@ -1,0 +1,99 @@
+"""Server-side session state shared by admin and payer sessions: absolute lifetime and revocation.
+
+A session is a signed cookie (its codec lives with its kind: bridge.delegation.sessions for
+payers, bridge.web.admin.auth for admins) that carries a random session ID and the time the
+session started. The cookie alone cannot be taken back, so every use of a session, and every
+renewal of its cookie, also asks the store whether it was revoked (:func:`is_live`):
+
+- **Signing out** (``/logout``, SAML Single Logout, ``POST /admin/logout``) revokes that one
+  session ID (:func:`revoke`): a copy of the cookie replayed from anywhere is refused after it.
+- **Sign out everywhere** (admin console, ``icbridge sessions revoke``) revokes every session of
+  a kind, or every payer session of one biller, that started before now (:func:`revoke_all`).
+- **Absolute lifetime**: a session ends ``absolute_lifetime`` after it started whatever its use;
+  sliding renewal moves the idle deadline (the cookie's timestamp), never the start.
+
+The store holds revocations only (bridge/store/migrations/0020_session_revocations.sql), so
+starting a session writes nothing and each use costs one indexed read
+(:meth:`bridge.store.sql.SqlStore.sessions_revoked_before`). Every node reads the same store, so
+a revocation is seen by all of them at the next request; nothing here is cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from bridge.store.sql import to_us
+
+Kind = Literal["admin", "payer"]
+ADMIN: Kind = "admin"
+PAYER: Kind = "payer"
+# A one-session row revokes that session whatever its start: its not_before is the far future.
+FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+# How long a revocation outlives the sessions it can match: room for clock skew between nodes and
+# for an absolute lifetime raised after the revocation was written.
+KEEP_MARGIN = timedelta(days=1)
+FUTURE_TOLERANCE = timedelta(seconds=60)  # a start this far ahead of our clock is another node's skew
+
+
+class RevocationStore(Protocol):
+    def revoke_sessions(self, scope: str, not_before: datetime, expires_at: datetime) -> None: ...
+
+    def sessions_revoked_before(self, scopes: tuple[str, ...]) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """What the store needs to know about one session: read from its signed cookie."""
+
+    kind: Kind
+    sid: str
+    started_at: datetime
+    biller: str | None = None  # payer sessions: their biller's sessions can be ended together
+
+    def scopes(self) -> tuple[str, ...]:
+        own = (_sid_scope(self.kind, self.sid), all_scope(self.kind))
+        return (*own, biller_scope(self.biller)) if self.biller else own
+
+    def ends_at(self, absolute_lifetime: int) -> datetime:
+        return self.started_at + timedelta(seconds=absolute_lifetime)
+
+
+def _sid_scope(kind: Kind, sid: str) -> str:
+    return f"{kind}:sid:{sid}"
+
+
+def all_scope(kind: Kind) -> str:
+    return f"{kind}:all"
+
+
+def biller_scope(biller: str) -> str:
+    return f"payer:biller:{biller}"
+
+
+def within_lifetime(ref: SessionRef, *, now: datetime, absolute_lifetime: int) -> bool:
+    """Started no longer than ``absolute_lifetime`` ago (and not implausibly in the future)."""
+    return ref.started_at - FUTURE_TOLERANCE <= now < ref.ends_at(absolute_lifetime)
+
+
+def is_live(store: RevocationStore, ref: SessionRef, *, now: datetime, absolute_lifetime: int) -> bool:
+    """Within its absolute lifetime and not revoked. One indexed read; StoreUnavailable propagates."""
+    if not within_lifetime(ref, now=now, absolute_lifetime=absolute_lifetime):
+        return False
+    revoked_before = store.sessions_revoked_before(ref.scopes())
+    return revoked_before is None or revoked_before <= to_us(ref.started_at)
+
+
+def revoke(store: RevocationStore, ref: SessionRef, *, absolute_lifetime: int) -> None:
+    """End this one session everywhere (sign-out)."""
+    keep_until = ref.ends_at(absolute_lifetime) + KEEP_MARGIN
+    store.revoke_sessions(_sid_scope(ref.kind, ref.sid), FOREVER, keep_until)
+
+
+def revoke_all(
+    store: RevocationStore, kind: Kind, *, now: datetime, absolute_lifetime: int, biller: str | None = None
+) -> None:
+    """End every session of ``kind`` (or every payer session of ``biller``) that started before ``now``."""
+    scope = biller_scope(biller) if biller is not None else all_scope(kind)
+    store.revoke_sessions(scope, now, now + timedelta(seconds=absolute_lifetime) + KEEP_MARGIN)
