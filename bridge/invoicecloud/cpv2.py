@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from bridge.config import https_or_loopback
 from bridge.errors import BridgeError
 from bridge.payments.models import Customer, Invoice, PaymentCreate
+from bridge.urls import https_or_loopback
 
 PATH = "/cloudpaymentsapi/v2"
 SERVICE = "cpv2"

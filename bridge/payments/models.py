@@ -3,26 +3,24 @@
 Strict means no coercion a partner did not ask for: ``"1"`` is not a ``view_mode``, ``1`` is not a
 boolean, an unknown field is an error naming it. The two deliberate exceptions are amounts and
 dates, whose wire forms are documented: an amount is a decimal string (``"12.50"``) or a JSON
-number with at most two decimals, read as :class:`~decimal.Decimal` (the body is parsed with
-``parse_float=Decimal``, so ``12.1`` never passes through a float); a date is ISO ``YYYY-MM-DD``.
+number with at most two decimals, read as :class:`~decimal.Decimal` (bridge.web.api_input parses
+fractions as Decimal, so ``12.1`` never passes through a float); a date is ISO ``YYYY-MM-DD``.
 Every error becomes one :class:`bridge.errors.ValidationError` whose field is the JSON path
 (``customers[0].invoices[1].balance_due``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic import ValidationError as PydanticValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from bridge.config import https_or_loopback
 from bridge.delegation.launches import ACCOUNT_RE, EMAIL_RE
-from bridge.errors import BridgeError, ValidationError
+from bridge.urls import https_or_loopback
+from bridge.web.api_input import ApiModel, parse_json
 
 MAX_AMOUNT = Decimal("9999999.99")
 _AMOUNT_TEXT = re.compile(r"^\d{1,7}(\.\d{1,2})?\Z")
@@ -79,9 +77,7 @@ Email = Annotated[str, StringConstraints(max_length=254), _matching(EMAIL_RE, "m
 Url = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_url)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
+_Strict = ApiModel  # strict types, unknown fields refused, frozen, every string capped
 
 class Invoice(_Strict):
     invoice_number: Annotated[str, _matching(_INVOICE, "1-50 of A-Z a-z 0-9 . _ / -, starting with a letter or digit")]
@@ -136,36 +132,8 @@ class PaymentCreate(_Strict):
         return sum((i.balance_due for c in self.customers for i in c.invoices), Decimal("0.00"))
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not part.startswith(("function-", "list[", "nullable[", "constrained-str")):
-            path += f".{part}" if path else part
-    return path or "(body)"
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return message[0].lower() + message[1:] if message else kind
-
-
 def parse_payment(raw: bytes) -> PaymentCreate:
-    """The request body (JSON bytes) as a PaymentCreate, or the first error, naming its field."""
-    try:
-        body = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BridgeError("the body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BridgeError("the body must be a JSON object", code="invalid_json")
-    try:
-        return PaymentCreate.model_validate(body)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        raise ValidationError(_path(first["loc"]), _message(first)) from None
+    """The request body (JSON bytes) as a PaymentCreate, through the partner API's one strict JSON layer
+    (bridge.web.api_input: duplicate keys and NaN refused, fractions read as Decimal, the first error
+    naming its field by its JSON path)."""
+    return parse_json(raw, PaymentCreate)

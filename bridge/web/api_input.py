@@ -16,10 +16,10 @@ What the layer guarantees, whatever the model:
 - the body is UTF-8 JSON under ``Content-Type: application/json``, an object at the top;
 - a key repeated in any object is refused (parsers disagree on which copy wins, so a
   signature or a check could see one value and the code the other); ``NaN``/``Infinity``
-  are refused;
+  are refused; a fraction is read as :class:`~decimal.Decimal`, never a float (amounts);
 - types are strict (pydantic strict mode): a string is a string, a boolean is ``true`` or
   ``false``, an :data:`Integer` is a JSON integer or its decimal string (``3.9`` and ``true``
-  are refused, not truncated); unknown fields are refused;
+  are refused, not truncated); a date is an :data:`IsoDate` string; unknown fields are refused;
 - every string has a length cap (:data:`MAX_TEXT` unless the field says less) and no
   control characters; lists carry their own ``max_length``;
 - every failure is a :class:`bridge.errors.ValidationError` (400 ``invalid_field``, the detail
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, StringConstraints, WithJsonSchema
@@ -46,6 +48,7 @@ __all__ = [
     "ApiModel",
     "Integer",
     "IntegerOrName",
+    "IsoDate",
     "Name",
     "Text",
     "json_bytes",
@@ -58,6 +61,7 @@ MAX_TEXT = 1024  # characters, for any string field that does not set its own li
 MAX_INTEGER = 10**15  # an API integer's magnitude: IDs and counts, never money in cents beyond this
 _DECIMAL = re.compile(r"-?[0-9]{1,16}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,62}\Z")
 
 M = TypeVar("M", bound="ApiModel")
@@ -113,6 +117,18 @@ IntegerOrName = Annotated[int | str, PlainValidator(_integer_or_name),
                           WithJsonSchema({"type": ["integer", "string"]})]
 """An integer (as :data:`Integer`) or a short name such as ``"bills"``; the caller resolves names."""
 
+def _iso_date(value: object) -> date:
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a real date as YYYY-MM-DD") from None
+
+
+IsoDate = Annotated[date, PlainValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+"""A JSON string ``YYYY-MM-DD`` (JSON has no date type; strict mode alone would want a date object)."""
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=63), AfterValidator(_no_control_characters)]
 """A required, non-empty identifier such as a biller name."""
 
@@ -134,11 +150,12 @@ async def json_bytes(request: Request) -> bytes:
 
 
 def parse_json(raw: bytes, model: type[M]) -> M:
-    """``raw`` (UTF-8 JSON) as ``model``. Checked by the standard parser first (duplicates, NaN, depth),
-    then validated by pydantic from the same bytes, so both see one and the same document."""
-    _check_document(raw)
+    """``raw`` (UTF-8 JSON) as ``model``: decoded by the standard parser (duplicate keys, NaN, depth and
+    the top-level object checked there; fractions read as :class:`~decimal.Decimal`, so an amount never
+    passes through a float), then validated by pydantic in strict mode."""
+    document = _decode(raw)
     try:
-        return model.model_validate_json(raw, strict=True)
+        return model.model_validate(document, strict=True)
     except PydanticValidationError as exc:
         raise _field_error(exc) from None
 
@@ -165,38 +182,43 @@ def _refuse_constant(name: str) -> Any:
     raise BridgeError(f"the body is not valid JSON ({name} is not a JSON number)", code="invalid_json")
 
 
-def _check_document(raw: bytes) -> None:
+def _decode(raw: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+        document = json.loads(raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant,
+                              parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
         raise BridgeError("the body is not valid JSON", code="invalid_json") from None
     if not isinstance(document, dict):
         raise BridgeError("the body must be a JSON object", code="invalid_json")
+    return document
 
 
 # -- errors -----------------------------------------------------------------------------------------------
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("customers", 0, "due_date")`` → ``customers[0].due_date``."""
+    """``("customers", 0, "due_date")`` → ``customers[0].due_date`` (pydantic's own tags left out)."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not part.startswith(_INTERNAL_TAGS):
+            path += f".{part}" if path else part
     return path or "body"
+
+
+# Steps pydantic inserts in a location for validators and unions (``function-after[...]``, ``list[...]``).
+_INTERNAL_TAGS = ("function-", "list[", "nullable[", "constrained-", "union[", "tagged-union[")
 
 
 _MESSAGES = {
     "missing": "required",
-    "extra_forbidden": "unknown field",
+    "extra_forbidden": "is not a known field",
     "string_type": "must be a string",
     "bool_type": "must be true or false",
     "model_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "list_type": "must be a JSON array",
-    "date_type": "must be a date (YYYY-MM-DD)",
-    "date_parsing": "must be a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
-    "json_invalid": "not valid JSON",
 }
 
 
@@ -221,7 +243,5 @@ def _message(error: ErrorDetails) -> str:
 def _field_error(exc: PydanticValidationError) -> BridgeError:
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
-    if first["type"] == "json_invalid":
-        return BridgeError("the body is not valid JSON", code="invalid_json")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return ValidationError(field_path(tuple(first["loc"])), _message(first) + more)

@@ -21,6 +21,7 @@ from bridge.payments import postbacks
 from bridge.payments.models import parse_payment
 from bridge.payments.service import POSTBACK_PATH, payments_of
 from bridge.store.base import ApiKeyRecord
+from bridge.web.api_input import json_bytes
 from bridge.web.api_routes import _bearer
 from bridge.web.offload import in_thread
 from bridge.web.responses import client_ip
@@ -46,9 +47,7 @@ def _create(instance: Instance, token: str | None, raw: bytes, idempotency_key: 
 
 
 async def create_payment(request: Request) -> Response:
-    if "application/json" not in request.headers.get("content-type", ""):
-        raise BridgeError("send the body as JSON with Content-Type: application/json", code="invalid_json")
-    raw = await request.body()
+    raw = await json_bytes(request)
     answer, replayed = await in_thread(
         request, _create, request.app.state.instance, _bearer(request), raw,
         request.headers.get("idempotency-key"), client_ip(request),
