@@ -10,8 +10,9 @@ expires after ``RESULT_LIFETIME``.
 
 Destructive or credential-changing actions first show a confirmation page (a GET, or a POST that
 lacks ``confirmed=yes``, only ever shows it); irreversible ones also require the admin to type the key
-ID or biller name. ``confirm_then_act`` is the one place that rule lives: a stronger check (such as
-re-entering the admin's credentials) belongs there too, so every confirmed action gets it.
+ID or biller name, and password-equivalent ones the admin's credentials unless they were checked
+within ``admin.reauth_window`` (bridge.web.admin.reauth). ``confirm_then_act`` is the one place
+these rules live, so every confirmed action gets them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bridge.errors import BridgeError
 from bridge.instance import Instance
+from bridge.web.admin import reauth
 from bridge.web.admin.page import admin_render
 from bridge.web.offload import in_thread
 
@@ -124,20 +126,25 @@ class Confirmation:
     typed: str | None = None  # irreversible: the admin must type this (a key ID or a biller name)
     fields: dict[str, str] = field(default_factory=dict)  # hidden fields the action needs (e.g. kid)
     options: tuple[tuple[str, str], ...] = ()  # (checkbox name, label) the admin may tick
+    reauth: bool = False  # password-equivalent: credentials again unless recently checked (admin.reauth)
 
 
 def confirm_page(request: Request, confirmation: Confirmation, *, error: str | None = None,
                  status: int = 200) -> Response:
+    ask = confirmation.reauth and not reauth.is_fresh(request)
     return admin_render(request, "admin/confirm.html", status=status, title=confirmation.title,
                         confirmation=confirmation, action=request.url.path, error=error,
-                        confirm_field=CONFIRM_FIELD, typed_field=TYPED_FIELD)
+                        confirm_field=CONFIRM_FIELD, typed_field=TYPED_FIELD,
+                        reauth=ask, reauth_token=ask and reauth.asks_token(request.state.admin),
+                        reauth_token_field=reauth.TOKEN_FIELD, reauth_password_field=reauth.PASSWORD_FIELD)
 
 
 async def confirm_then_act(request: Request, confirmation: Confirmation, act: Action) -> Response:
     """The POST side of a confirmed action: act only when the confirmation page's form was submitted.
 
     A POST without ``confirmed=yes`` (a stray or scripted click) gets the confirmation page, a wrong
-    typed value gets it again with an error (400), and a refusal from the action itself (a lifecycle
+    typed value gets it again with an error (400), so do missing or wrong credentials where the action
+    needs a recent sign-in (401, bridge.web.admin.reauth), and a refusal from the action itself (a lifecycle
     guard, say) gets it with that error and the error's status; nothing changes in any of these cases.
     """
     form = await request.form()
@@ -146,6 +153,10 @@ async def confirm_then_act(request: Request, confirmation: Confirmation, act: Ac
     if confirmation.typed is not None and str(form.get(TYPED_FIELD) or "").strip() != confirmation.typed:
         return confirm_page(request, confirmation, status=400,
                             error=f"Type {confirmation.typed} exactly to confirm; nothing was changed.")
+    if confirmation.reauth and not reauth.is_fresh(request):
+        refused = await reauth.reauthenticate(request, form)
+        if refused is not None:
+            return confirm_page(request, confirmation, status=401, error=refused)
     try:
         return await act_then_redirect(request, act)
     except BridgeError as exc:

@@ -239,7 +239,7 @@ def _rotation(name: str) -> Confirmation:
         title=f"Rotate the API key of {name}?",
         consequence=(f"Every current partner API key of {name} stops working at once; the partner's portal "
                      "cannot sign payers in until it has the new key, which is shown once on the next page."),
-        button="Rotate API key", cancel=f"/admin/billers/{name}", typed=name,
+        button="Rotate API key", cancel=f"/admin/billers/{name}", typed=name, reauth=True,
     )
 
 
@@ -272,7 +272,7 @@ def _removal(name: str) -> Confirmation:
         title=f"Remove biller {name}?",
         consequence=(f"{name} is deleted with its settings and every partner API key of it is revoked: its payers "
                      "can no longer be signed in to Invoice Cloud through this bridge. Its audit trail stays."),
-        button="Remove biller", cancel=f"/admin/billers/{name}", typed=name,
+        button="Remove biller", cancel=f"/admin/billers/{name}", typed=name, reauth=True,
     )
 
 

@@ -90,7 +90,7 @@ def _confirmation(action: str, kid: str) -> Confirmation:
             consequence=(f"{kid} signs every assertion from now on and the key signing now becomes retiring. "
                          "Invoice Cloud refuses the sign-ins unless it has imported this key's certificate "
                          "(check who fetched the metadata listing it)."),
-            button="Activate key", cancel=cancel, fields={"kid": kid},
+            button="Activate key", cancel=cancel, fields={"kid": kid}, reauth=True,
             options=(("force", "force: activate even if it has been published for less than keys.min_overlap"),),
         )
     if action == "retire":
@@ -104,7 +104,7 @@ def _confirmation(action: str, kid: str) -> Confirmation:
     return Confirmation(
         title=f"Purge key {kid}?",
         consequence=f"The record of {kid} and its key and certificate files are deleted for good.",
-        button="Purge key", cancel=cancel, typed=kid, fields={"kid": kid},
+        button="Purge key", cancel=cancel, typed=kid, fields={"kid": kid}, reauth=True,
     )
 
 

@@ -24,6 +24,7 @@ from bridge.web.admin.auth import (
     check_credentials,
     current_admin_session,
     refuse_frames,
+    signed_in_session,
 )
 from bridge.web.admin.charts import hourly_chart
 from bridge.web.admin.csrf import verify_csrf
@@ -34,6 +35,7 @@ from bridge.web.pages import render
 from bridge.web.responses import client_ip
 
 ADMIN_LOGIN = "admin.login"
+ADMIN_LOGOUT = "admin.logout"
 AUDIT_PAGE_LIMIT = 200
 # The page's column order: what happened, who did it and why first (a wide table scrolls inside its card, so
 # the columns that may need scrolling to are the client address and the long SP entity ID, one per biller).
@@ -53,10 +55,12 @@ def _login_form(request: Request, session: AdminSession, *, error: str | None = 
 
 async def login_page(request: Request) -> Response:
     refuse_frames(request)
-    session = current_admin_session(request)
-    if session is not None and session.user is not None:
+    if await in_thread(request, signed_in_session, request) is not None:
         return RedirectResponse("/admin", status_code=303)
-    return _login_form(request, session or AdminSession.fresh())
+    session = current_admin_session(request)
+    if session is None or session.user is not None:  # a signed-out or revoked cookie keeps nothing
+        session = AdminSession.fresh()
+    return _login_form(request, session)
 
 
 def _attempt(instance: Instance, ip: str | None, username: str, password: str, token: str) -> str | None:
@@ -82,17 +86,29 @@ async def login(request: Request) -> Response:
                                    fields["token"])
     if user is None:
         return _login_form(request, session, error="Those credentials are not valid.", status=401)
+    sessions = admin_sessions(instance)
+    if session.user is not None:  # signing in over an older session ends that one everywhere
+        await in_thread(request, sessions.revoke, instance.store, session)
     response = RedirectResponse("/admin", status_code=303)
     # A new session ID and CSRF token at sign-in: nothing from the anonymous session carries over.
-    admin_sessions(instance).set_cookie(response, AdminSession.fresh(user), now=instance.clock())
+    sessions.set_cookie(response, AdminSession.fresh(user, now=instance.clock()), now=instance.clock())
     return response
+
+
+def _sign_out(instance: Instance, session: AdminSession, ip: str | None) -> None:
+    admin_sessions(instance).revoke(instance.store, session)
+    instance.store.record_audit(AuditEvent(at=instance.clock(), event=ADMIN_LOGOUT, outcome="ok", client_ip=ip,
+                                           actor=session.actor))
 
 
 @admin_page
 async def logout(request: Request) -> Response:
+    """Revoked in the store, not only cleared: a copy of the cookie is refused on every node from now on."""
+    instance: Instance = request.app.state.instance
+    await in_thread(request, _sign_out, instance, request.state.admin, client_ip(request))
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     request.state.admin_signed_out = True
-    admin_sessions(request.app.state.instance).clear_cookie(response)
+    admin_sessions(instance).clear_cookie(response)
     return response
 
 
