@@ -7,8 +7,9 @@ renewal of its cookie, also asks the store whether it was revoked (:func:`is_liv
 
 - **Signing out** (``/logout``, SAML Single Logout, ``POST /admin/logout``) revokes that one
   session ID (:func:`revoke`): a copy of the cookie replayed from anywhere is refused after it.
-- **Sign out everywhere** (admin console, ``icbridge sessions revoke``) revokes every session of
-  a kind, or every payer session of one biller, that started before now (:func:`revoke_all`).
+- **Sign out everywhere** (the admin console's Sessions page, ``icbridge sessions revoke``) revokes
+  every session of a kind, or every payer session of one biller, that started before now
+  (:func:`sign_out_everywhere`).
 - **Absolute lifetime**: a session ends ``absolute_lifetime`` after it started whatever its use;
   sliding renewal moves the idle deadline (the cookie's timestamp), never the start.
 
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
+from bridge.config import Settings
+from bridge.store.base import AuditEvent, Store
 from bridge.store.sql import to_us
 
 Kind = Literal["admin", "payer"]
@@ -35,12 +38,6 @@ FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 # for an absolute lifetime raised after the revocation was written.
 KEEP_MARGIN = timedelta(days=1)
 FUTURE_TOLERANCE = timedelta(seconds=60)  # a start this far ahead of our clock is another node's skew
-
-
-class RevocationStore(Protocol):
-    def revoke_sessions(self, scope: str, not_before: datetime, expires_at: datetime) -> None: ...
-
-    def sessions_revoked_before(self, scopes: tuple[str, ...]) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +74,7 @@ def within_lifetime(ref: SessionRef, *, now: datetime, absolute_lifetime: int) -
     return ref.started_at - FUTURE_TOLERANCE <= now < ref.ends_at(absolute_lifetime)
 
 
-def is_live(store: RevocationStore, ref: SessionRef, *, now: datetime, absolute_lifetime: int) -> bool:
+def is_live(store: Store, ref: SessionRef, *, now: datetime, absolute_lifetime: int) -> bool:
     """Within its absolute lifetime and not revoked. One indexed read; StoreUnavailable propagates."""
     if not within_lifetime(ref, now=now, absolute_lifetime=absolute_lifetime):
         return False
@@ -85,15 +82,37 @@ def is_live(store: RevocationStore, ref: SessionRef, *, now: datetime, absolute_
     return revoked_before is None or revoked_before <= to_us(ref.started_at)
 
 
-def revoke(store: RevocationStore, ref: SessionRef, *, absolute_lifetime: int) -> None:
+def revoke(store: Store, ref: SessionRef, *, absolute_lifetime: int) -> None:
     """End this one session everywhere (sign-out)."""
     keep_until = ref.ends_at(absolute_lifetime) + KEEP_MARGIN
     store.revoke_sessions(_sid_scope(ref.kind, ref.sid), FOREVER, keep_until)
 
 
 def revoke_all(
-    store: RevocationStore, kind: Kind, *, now: datetime, absolute_lifetime: int, biller: str | None = None
+    store: Store, kind: Kind, *, now: datetime, absolute_lifetime: int, biller: str | None = None
 ) -> None:
     """End every session of ``kind`` (or every payer session of ``biller``) that started before ``now``."""
     scope = biller_scope(biller) if biller is not None else all_scope(kind)
     store.revoke_sessions(scope, now, now + timedelta(seconds=absolute_lifetime) + KEEP_MARGIN)
+
+
+SESSIONS_REVOKED = "sessions.revoked"  # audit event of a sign-out everywhere
+
+
+def sign_out_everywhere(
+    store: Store, settings: Settings, *, admins: bool, payers: bool, now: datetime, actor: str,
+    biller: str | None = None,
+) -> list[str]:
+    """End every admin session and/or every payer session (of one biller, with ``biller``) that started
+    before ``now``, on every node; audited. Returns what was ended, for the caller to say."""
+    ended: list[str] = []
+    if admins:
+        revoke_all(store, ADMIN, now=now, absolute_lifetime=settings.admin.absolute_lifetime)
+        ended.append("every admin session")
+    if payers:
+        revoke_all(store, PAYER, now=now, absolute_lifetime=settings.session.absolute_lifetime, biller=biller)
+        ended.append(f"every payer session of {biller}" if biller else "every payer session")
+    if ended:
+        store.record_audit(AuditEvent(at=now, event=SESSIONS_REVOKED, outcome="ok", biller=biller, actor=actor,
+                                      detail="; ".join(ended)))
+    return ended

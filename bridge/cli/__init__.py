@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 from bridge.errors import BridgeError
 
-COMMAND_MODULES = ("instance", "billers", "setup_sheet", "link", "keys", "db", "audit", "sp", "admin", "payments")
+COMMAND_MODULES = (
+    "instance", "billers", "setup_sheet", "link", "keys", "db", "audit", "sp", "admin", "payments", "sessions",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

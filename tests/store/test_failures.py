@@ -44,6 +44,8 @@ CALLS: dict[str, Callable[[SqlStore], Any]] = {
     "record_metadata_fetch": lambda s: s.record_metadata_fetch(MetadataFetch(T, None, None, ())),
     "metadata_fetches": lambda s: s.metadata_fetches(),
     "hit": lambda s: s.hit("b", T, T),
+    "revoke_sessions": lambda s: s.revoke_sessions("payer:all", T, T),
+    "sessions_revoked_before": lambda s: s.sessions_revoked_before(("payer:all",)),
     "purge_expired": lambda s: s.purge_expired(T, audit_before=T),
 }
 NEEDS_TABLES = set(CALLS) - {"migrate", "schema_status", "ping"}

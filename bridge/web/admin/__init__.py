@@ -3,7 +3,8 @@
 ``auth`` owns credentials, the admin session cookie and the page guard; ``csrf`` the form tokens;
 ``views`` the dashboard, audit and login pages; ``billers`` the biller pages and IC setup sheet;
 ``keys`` the signing-key lifecycle (through bridge.keys.lifecycle); ``payments`` the Cloud Payments V2
-requests, PostBacks and webhook deliveries (through bridge.payments).
+requests, PostBacks and webhook deliveries (through bridge.payments); ``sessions`` the admin's own
+session and "sign out everywhere"; ``reauth`` the fresh credentials password-equivalent actions need.
 """
 
 from __future__ import annotations
@@ -14,6 +15,6 @@ from bridge.instance import Instance
 
 
 def routes(instance: Instance) -> list[BaseRoute]:
-    from bridge.web.admin import billers, keys, payments, views
+    from bridge.web.admin import billers, keys, payments, sessions, views
 
-    return [*views.routes, *billers.routes, *keys.routes, *payments.routes]
+    return [*views.routes, *billers.routes, *keys.routes, *payments.routes, *sessions.routes]
