@@ -312,10 +312,9 @@ class IdentityProvider:
         key = self.keyring.active
         try:
             subject = self._subject(sp, identity, requested_format)
-        except _NameIdPolicyError as exc:
+        except _NameIdPolicyError:
             message = assertions.build_error_response(
                 spec, key, code=assertions.STATUS_REQUESTER, second=assertions.STATUS_INVALID_NAMEID_POLICY,
-                message=f"NameID format {exc.args[0]} is not supported",
             )
             self._commit(
                 self._event(audit.LOGIN_REFUSED, "refused", identity, sp, flow, client_ip, "unsupported NameID format"),
@@ -389,11 +388,12 @@ class IdentityProvider:
             session_id=session_id, authn_instant=authn_instant, flow="sp-initiated", client_ip=client_ip, mark=None,
         )
 
-    def status_response(self, incoming: Incoming, *, second: str, message: str) -> Outgoing:
-        """A signed non-success Response to the SP (e.g. NoPassive when IsPassive and no session)."""
+    def status_response(self, incoming: Incoming, *, second: str) -> Outgoing:
+        """A signed non-success Response to the SP (e.g. NoPassive when IsPassive and no session); its
+        StatusMessage is our fixed text for ``second``, never anything from the request."""
         spec = self._spec(incoming.sp, incoming.acs.location, incoming.request.id, self.new_id(), self.clock())
         body = assertions.build_error_response(
-            spec, self.keyring.active, code=assertions.STATUS_RESPONDER, second=second, message=message
+            spec, self.keyring.active, code=assertions.STATUS_RESPONDER, second=second
         )
         self.use(incoming)
         return Outgoing(acs_url=incoming.acs.location, message=body, relay_state=incoming.relay_state)

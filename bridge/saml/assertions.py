@@ -24,6 +24,13 @@ STATUS_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
 STATUS_NO_PASSIVE = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
 STATUS_INVALID_NAMEID_POLICY = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
+# The only StatusMessage texts we ever sign: fixed strings of ours, one per status. Never the requester's
+# words (a requested format, an ID, a URL): a signature over attacker-chosen text is a signing oracle,
+# the lesson of the ruby-saml and python3-saml parser-differential CVEs.
+STATUS_MESSAGES: dict[str, str] = {
+    STATUS_NO_PASSIVE: "The user is not signed in and the request does not allow the identity provider to ask.",
+    STATUS_INVALID_NAMEID_POLICY: "The requested NameID format is not supported by this identity provider.",
+}
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 ATTRNAME_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 AUTHN_CONTEXT_PPT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
@@ -171,11 +178,12 @@ def build_response(
     return _sign_root(document, key) if sign_response else document
 
 
-def build_error_response(
-    spec: ResponseSpec, key: SigningKey, *, code: str, second: str | None, message: str | None
-) -> bytes:
-    """A signed Response with a non-success Status and no Assertion (e.g. NoPassive)."""
-    return _sign_root(_response(spec, _status(code, second, message)), key)
+def build_error_response(spec: ResponseSpec, key: SigningKey, *, code: str, second: str) -> bytes:
+    """A signed Response with a non-success Status and no Assertion (e.g. NoPassive).
+
+    Its StatusMessage is ours (:data:`STATUS_MESSAGES`): there is no way to pass text in.
+    """
+    return _sign_root(_response(spec, _status(code, second, STATUS_MESSAGES[second])), key)
 
 
 def encrypt_assertion(root: etree._Element, assertion: etree._Element, certificate: Certificate) -> None:

@@ -74,7 +74,7 @@ def _answer(request: Request, instance: Instance, incoming: Incoming, session: S
         set_session_cookie(request, response, session)  # used: the idle timeout slides (never the absolute end)
         return response
     if incoming.request.is_passive:
-        outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE, message="no session")
+        outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE)
         return saml_post_page(request, outgoing, biller=None)
     return _park(instance, incoming)
 
