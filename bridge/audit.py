@@ -27,6 +27,8 @@ TICKET_CONSUMED = "ticket.consumed"
 TICKET_REFUSED = "ticket.refused"
 KEY_TRANSITION = "key.transition"
 BILLER_CHANGED = "biller.changed"
+ADMIN_REAUTH = "admin.reauth"  # an admin's credentials checked again for a password-equivalent action
+SESSIONS_REVOKED = "sessions.revoked"  # sign out everywhere (bridge.session_state)
 log = logging.getLogger("bridge.audit")
 # What the audit log line carries: never the email or account (personal data stays in the store).
 _LOGGED = ("event", "outcome", "biller", "sp", "flow", "login_type", "client_ip", "actor", "detail")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from bridge import audit
 from bridge.config import Settings
 from bridge.store.base import AuditEvent, Store
 from bridge.store.sql import to_us
@@ -96,7 +97,7 @@ def revoke_all(
     store.revoke_sessions(scope, now, now + timedelta(seconds=absolute_lifetime) + KEEP_MARGIN)
 
 
-SESSIONS_REVOKED = "sessions.revoked"  # audit event of a sign-out everywhere
+SESSIONS_REVOKED = audit.SESSIONS_REVOKED
 
 
 def sign_out_everywhere(

@@ -17,6 +17,7 @@ from datetime import timedelta
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from bridge import audit
 from bridge.instance import Instance
 from bridge.store.base import AuditEvent
 from bridge.web.admin.auth import AdminSession, check_credentials
@@ -24,7 +25,7 @@ from bridge.web.admin.page import TOKEN_USER
 from bridge.web.offload import in_thread
 from bridge.web.responses import client_ip
 
-ADMIN_REAUTH = "admin.reauth"
+ADMIN_REAUTH = audit.ADMIN_REAUTH
 TOKEN_FIELD, PASSWORD_FIELD = "reauth_token", "reauth_password"
 
 
