@@ -22,10 +22,13 @@ from bridge.billers import (
     SIMULATOR_SP_PATH,
     Biller,
     biller_from_record,
+    changed_fields,
+    check_unique_guid,
     default_link_base,
     get_biller,
     issue_api_key,
     remove_biller,
+    rotate_api_key,
     validate_biller,
 )
 from bridge.cli.biller_options import parse_login_types
@@ -139,8 +142,7 @@ def _create(instance: Instance, request: Request, form: FormData) -> tuple[Bille
     store = instance.store
     if store.get_biller(biller.name) is not None:
         raise ValidationError("name", f"a biller named {biller.name!r} already exists")
-    if store.get_biller_by_guid(biller.biller_guid) is not None:
-        raise ValidationError("biller_guid", f"{biller.biller_guid} is already registered")
+    check_unique_guid(store, biller)
     now = instance.clock()
     store.put_biller(biller.record(created_at=now))
     api_key = issue_api_key(store, biller.name, now=now)
@@ -202,15 +204,9 @@ def _update(instance: Instance, request: Request, name: str, form: FormData) -> 
     if biller.sp_entity_id != current.sp_entity_id:
         _check_sp(instance, biller)
     check_relay_state_fits(instance.settings, biller)
-    if biller.biller_guid != current.biller_guid:
-        other = instance.store.get_biller_by_guid(biller.biller_guid)
-        if other is not None and other.name != name:
-            raise ValidationError("biller_guid", f"{biller.biller_guid} is already registered")
+    check_unique_guid(instance.store, biller)
     instance.store.put_biller(biller.record(created_at=record.created_at if record else None))
-    changed = sorted(k for k, v in biller.settings().items() if current.settings().get(k) != v)
-    for field in ("biller_guid", "sp_entity_id"):
-        if getattr(biller, field) != getattr(current, field):
-            changed.append(field)
+    changed = changed_fields(current, biller)  # the same names as `icbridge billers update` reports
     _record_change(instance, request, name, "edited in the admin console: " + (", ".join(changed) or "no change"))
     return biller
 
@@ -245,9 +241,7 @@ def _rotation(name: str) -> Confirmation:
 
 def _rotate(instance: Instance, request: Request, name: str) -> tuple[str, Result]:
     biller = get_biller(instance.store, name)
-    now = instance.clock()
-    revoked = instance.store.revoke_api_keys(name, now)
-    api_key = issue_api_key(instance.store, name, now=now)
+    api_key, revoked = rotate_api_key(instance.store, name, now=instance.clock())  # as `icbridge billers rotate-key`
     _record_change(instance, request, name, f"API key rotated in the admin console ({revoked} revoked)")
     return _key_page(name), _key_result(instance, biller, api_key,
                                         f"API key of {name} rotated; {revoked} old key(s) revoked.")
