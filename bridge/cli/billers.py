@@ -23,7 +23,7 @@ from bridge.billers import (
     rotate_api_key,
     validate_biller,
 )
-from bridge.cli.biller_options import add_biller_options, biller_changes, parse_login_types
+from bridge.cli.biller_options import add_biller_options, biller_changes
 from bridge.cli.common import add_config, add_json, emit, settings_from_args, table
 from bridge.cli.ic_options import add_ic_options, apply_ic_options, register_reseal
 from bridge.clock import utcnow
@@ -35,8 +35,6 @@ from bridge.invoicecloud.credentials import masked
 from bridge.store import open_store
 from bridge.store.base import AuditEvent, Store
 from bridge.trust.service_providers import load_registry
-
-__all__ = ["parse_login_types", "register"]  # parse_login_types: the admin console's form uses it too
 
 
 def register(sub: argparse._SubParsersAction) -> None:
