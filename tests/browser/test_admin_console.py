@@ -85,7 +85,7 @@ def api_key_works(served: Any, biller: str, api_key: str) -> bool:
 # --- every page fits and passes axe, at both widths -------------------------------------------------------------
 ADMIN_PATHS = ["/admin", "/admin/billers", "/admin/billers/new", "/admin/billers/demo", "/admin/billers/demo/setup",
                "/admin/billers/demo/api-key", "/admin/billers/demo/rotate-key", "/admin/billers/demo/remove",
-               "/admin/keys", "/admin/audit", "/admin/audit?event=login.issued", "/admin/payments"]
+               "/admin/keys", "/admin/audit", "/admin/audit?event=login.issued", "/admin/payments", "/admin/sessions"]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
