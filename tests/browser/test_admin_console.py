@@ -52,6 +52,13 @@ def admin(admin_pages) -> Any:
     return admin_pages["desktop"]
 
 
+def reauthenticate_if_asked(page: Any, served: Any) -> None:
+    """Password-equivalent actions ask for the token again once the sign-in is older than admin.reauth_window
+    (this module's pages signed in when it started)."""
+    if page.locator("#reauth-secret").count():
+        page.fill("#reauth-secret", served.init["admin_token"])
+
+
 def submit(page: Any, selector: str) -> Any:
     """Click a form's button; the answer to the POST (before any redirect is followed)."""
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
@@ -218,6 +225,7 @@ def test_rotating_an_api_key_redirects_and_a_reload_does_not_rotate_again(admin,
     admin.goto(f"{served.base_url}/admin/billers/prg-rotate")
     admin.click("#rotate-key")
     admin.fill("#typed", "prg-rotate")
+    reauthenticate_if_asked(admin, served)
     assert submit(admin, "#confirm").status == 303
     rotated = admin.inner_text("#api-key")
     for _ in range(2):
@@ -253,6 +261,7 @@ def test_key_moves_redirect_and_a_reload_repeats_none(admin, served):
     admin.reload()
     admin.click(f"#purge-{kid}")
     admin.fill("#typed", kid)
+    reauthenticate_if_asked(admin, served)
     assert submit(admin, "#confirm").status == 303
     assert f"Key {kid} and its files were deleted." in admin.inner_text("#result-message")
     admin.reload()
@@ -263,6 +272,7 @@ def test_removing_a_biller_redirects_and_a_reload_is_harmless(admin, served):
     key = add_biller(admin, served, "prg-remove")
     admin.goto(f"{served.base_url}/admin/billers/prg-remove/remove")
     admin.fill("#typed", "prg-remove")
+    reauthenticate_if_asked(admin, served)
     assert submit(admin, "#confirm").status == 303
     assert admin.inner_text("#result-message") == "Biller prg-remove removed; 1 API key(s) revoked."
     admin.reload()
@@ -315,5 +325,6 @@ def test_key_actions_ask_first(admin, served, action):
     submit(admin, "#confirm")
     admin.goto(f"{served.base_url}/admin/keys/purge?kid={kid}")
     admin.fill("#typed", kid)
+    reauthenticate_if_asked(admin, served)
     submit(admin, "#confirm")
     assert keys_in_state(admin, served) == before
