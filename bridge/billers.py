@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge import audit
 from bridge.config import IC_LINK_BASE
@@ -34,6 +35,7 @@ SIMULATOR_LINK_PATH = "/simulator/saml"  # and its stand-in for IC's redirect li
 SSO_METHODS = ("saml", "rest")  # rest: Cloud SSO Connect over REST (bridge.delegation.rest_sso)
 REST_DELIVERIES = ("post", "get")  # how the browser carries IC's RemoteAuthenticationToken
 REST_LOGIN_TYPE_IDS = (1, 5)
+IDP_ENDPOINTS = ("shared", "per-biller")  # named in bridge.endpoints, which builds on this module
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class Biller:
     rest_login_type_id: int = 1  # the LoginTypeID registered over REST: always 5 for one partner, 1 for others
     # An auto-POST form keeps the token out of URLs (logs, Referer); "get" only where IC requires it.
     rest_delivery: str = "post"
+    # Which IdP endpoints IC was given (bridge.endpoints): "shared" or "per-biller" (/saml/b/<name>/...).
+    idp_endpoints: str = "shared"
+    idp_entity_id: str | None = None  # its own IdP entity ID (per-biller endpoints only); None: the deployment's
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,8 @@ class Biller:
             "sso_method": self.sso_method,
             "rest_login_type_id": self.rest_login_type_id,
             "rest_delivery": self.rest_delivery,
+            "idp_endpoints": self.idp_endpoints,
+            "idp_entity_id": self.idp_entity_id,
         }
 
     def record(self, created_at: datetime | None = None) -> BillerRecord:
@@ -139,6 +146,14 @@ def validate_biller(biller: Biller) -> Biller:
             raise ValidationError(name, f"must be one of {', '.join(map(str, allowed))}")
     if not biller.login_types or any(not str(v).strip() for v in biller.login_types.values()):
         raise ValidationError("login_types", "map at least one role to a LoginType value, e.g. owner=1")
+    if biller.idp_endpoints not in IDP_ENDPOINTS:
+        raise ValidationError("idp_endpoints", f"must be one of {', '.join(IDP_ENDPOINTS)}")
+    if biller.idp_entity_id is not None:
+        if biller.idp_endpoints != "per-biller":
+            raise ValidationError("idp_entity_id", "a biller's own entity ID needs its per-biller endpoints "
+                                  "(idp_endpoints = per-biller): IC reads it from the biller's own metadata URL")
+        if not urlsplit(biller.idp_entity_id).scheme or len(biller.idp_entity_id) > 1024:
+            raise ValidationError("idp_entity_id", "must be an absolute URI of at most 1024 characters")
     if biller.return_site_name is not None and len(biller.return_site_name) > 100:
         raise ValidationError("return_site_name", "at most 100 characters")
     checked = replace(biller, biller_guid=guid, login_types={k: str(v) for k, v in biller.login_types.items()})

@@ -21,6 +21,7 @@ from bridge import audit
 from bridge.clock import Clock, IdFactory, new_id, utcnow
 from bridge.config import Settings
 from bridge.delegation.launches import PendingRequest
+from bridge.endpoints import METADATA_PATH, SLO_PATH, SSO_PATH, IdpIdentity, deployment_identity
 from bridge.errors import ReplayError, SamlError, SignatureError
 from bridge.identity import Identity
 from bridge.keys.ring import KeyRing
@@ -36,9 +37,7 @@ from bridge.trust.service_providers import ServiceProviderRegistry, choose_acs
 log = logging.getLogger(__name__)
 M = TypeVar("M", AuthnRequest, LogoutRequest)
 
-SSO_PATH = "/saml/sso"
-SLO_PATH = "/saml/slo"
-METADATA_PATH = "/saml/metadata"
+__all__ = ["METADATA_PATH", "SLO_PATH", "SSO_PATH", "IdentityProvider", "IdpIdentity", "Incoming", "Outgoing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +64,7 @@ class Incoming:
     relay_state: str | None
     binding: str
     mark: SingleUse
+    identity: IdpIdentity  # the endpoints it arrived at: the Response speaks as this identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class IncomingLogout:
     relay_state: str | None
     binding: str
     location: str  # the SP's SingleLogoutService from its metadata
+    identity: IdpIdentity
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,25 +112,23 @@ class IdentityProvider:
         self.keyring = keyring
         self.clock = clock
         self.new_id = new_id
-        base = settings.idp.base_url
-        self.endpoints = IdpEndpoints(
-            entity_id=settings.idp.resolved_entity_id, sso_url=base + SSO_PATH, slo_url=base + SLO_PATH
-        )
-        self._metadata: tuple[object, MetadataDocument] | None = None
+        self.deployment = deployment_identity(settings)
+        self._metadata: dict[IdpIdentity, tuple[object, MetadataDocument]] = {}
 
     # --- metadata -------------------------------------------------------------------------
-    def metadata(self) -> MetadataDocument:
-        """Built once per key-set change (and per day, to keep validUntil ahead), never per request."""
-        keys = self.keyring.current
+    def metadata(self, identity: IdpIdentity | None = None) -> MetadataDocument:
+        """Built once per identity and key-set change (and per day, to keep validUntil ahead), never per request."""
+        identity = identity or self.deployment
+        keys = self.keyring.view(identity.ring)
         now = self.clock()
         cache_key = (keys.version, now.date())
-        cached = self._metadata
+        cached = self._metadata.get(identity)
         if cached is not None and cached[0] == cache_key:
             return cached[1]
         idp = self.settings.idp
         cache_seconds = idp.metadata_cache_duration_rotating if keys.rotating else idp.metadata_cache_duration
         body = build_idp_metadata(
-            self.endpoints,
+            IdpEndpoints(entity_id=identity.entity_id, sso_url=identity.sso_url, slo_url=identity.slo_url),
             keys.published,
             now=now,
             valid_for=idp.metadata_valid_for,
@@ -143,7 +142,9 @@ class IdentityProvider:
         document = MetadataDocument(
             body=body, etag=etag, cache_seconds=cache_seconds, kids=tuple(c.kid for c in keys.published)
         )
-        self._metadata = (cache_key, document)
+        if len(self._metadata) > 10_000:  # identities come from billers (admin-made); bound it anyway
+            self._metadata.clear()
+        self._metadata[identity] = (cache_key, document)
         return document
 
     # --- receiving ------------------------------------------------------------------------
@@ -196,21 +197,23 @@ class IdentityProvider:
         relay_state = bindings.check_relay_state(form.get("RelayState"), max_bytes=limits.max_relay_state)
         return message, sp, relay_state
 
-    def receive_redirect(self, raw_query: str) -> Incoming:
+    def receive_redirect(self, raw_query: str, identity: IdpIdentity | None = None) -> Incoming:
         request, sp, relay_state = self._verified_redirect(raw_query, parse_authn_request)
-        return self._accept(request, sp, relay_state, bindings.REDIRECT)
+        return self._accept(request, sp, relay_state, bindings.REDIRECT, identity or self.deployment)
 
-    def receive_post(self, form: Mapping[str, str]) -> Incoming:
+    def receive_post(self, form: Mapping[str, str], identity: IdpIdentity | None = None) -> Incoming:
         request, sp, relay_state = self._verified_post(form, parse_authn_request)
-        return self._accept(request, sp, relay_state, bindings.POST)
+        return self._accept(request, sp, relay_state, bindings.POST, identity or self.deployment)
 
-    def receive_logout(self, *, raw_query: str | None = None, form: Mapping[str, str] | None = None) -> IncomingLogout:
+    def receive_logout(self, *, raw_query: str | None = None, form: Mapping[str, str] | None = None,
+                       identity: IdpIdentity | None = None) -> IncomingLogout:
         """An SP's LogoutRequest (SAML Core 3.7.1), verified like an AuthnRequest and replay-checked."""
+        identity = identity or self.deployment
         if raw_query is not None:
             request, sp, relay_state = self._verified_redirect(raw_query, parse_logout_request)
         else:
             request, sp, relay_state = self._verified_post(form or {}, parse_logout_request)
-        if request.destination is not None and request.destination != self.endpoints.slo_url:
+        if request.destination is not None and request.destination != identity.slo_url:
             raise SamlError("the request's Destination is not this bridge's logout URL")
         now = self.clock()
         self._check_fresh(request.issue_instant, now)
@@ -222,14 +225,14 @@ class IdentityProvider:
             raise SamlError("the service provider's metadata lists no SingleLogoutService")
         endpoint = endpoints[0]
         return IncomingLogout(request=request, sp=sp, relay_state=relay_state, binding=endpoint.binding,
-                              location=endpoint.response_location or endpoint.location)
+                              location=endpoint.response_location or endpoint.location, identity=identity)
 
     def logout_response(self, incoming: IncomingLogout) -> Outgoing | str:
         """A signed LogoutResponse: an Outgoing for the POST binding, or the Redirect-binding URL."""
-        key = self.keyring.active
+        key = self.keyring.signing_key(incoming.identity.ring)
         post = incoming.binding == bindings.POST
         body = build_logout_response(
-            issuer=self.endpoints.entity_id, destination=incoming.location, in_response_to=incoming.request.id,
+            issuer=incoming.identity.entity_id, destination=incoming.location, in_response_to=incoming.request.id,
             response_id=self.new_id(), now=self.clock(), key=key if post else None,
         )
         if post:
@@ -240,15 +243,18 @@ class IdentityProvider:
         )
 
     def _accept(
-        self, request: AuthnRequest, sp: ServiceProvider, relay_state: str | None, binding: str
+        self, request: AuthnRequest, sp: ServiceProvider, relay_state: str | None, binding: str,
+        identity: IdpIdentity,
     ) -> Incoming:
-        if request.destination is not None and request.destination != self.endpoints.sso_url:
+        # A request for one biller's endpoints never counts at another's (or at the shared ones).
+        if request.destination is not None and request.destination != identity.sso_url:
             raise SamlError("the request's Destination is not this bridge's SSO URL")
         now = self.clock()
         self._check_fresh(request.issue_instant, now)
         acs = choose_acs(sp, url=request.acs_url, index=request.acs_index, binding=request.protocol_binding)
         mark = SingleUse("authn-request", f"{sp.entity_id}|{request.id}", self._replay_horizon(now))
-        return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding, mark=mark)
+        return Incoming(request=request, sp=sp, acs=acs, relay_state=relay_state, binding=binding, mark=mark,
+                        identity=identity)
 
     def _check_fresh(self, issue_instant: datetime, now: datetime) -> None:
         idp = self.settings.idp
@@ -264,11 +270,11 @@ class IdentityProvider:
         self._commit(None, incoming.mark)
 
     # --- responding -----------------------------------------------------------------------
-    def _spec(self, sp: ServiceProvider, acs_url: str, in_response_to: str | None, session_id: str,
-              authn_instant: datetime) -> assertions.ResponseSpec:
+    def _spec(self, identity: IdpIdentity, sp: ServiceProvider, acs_url: str, in_response_to: str | None,
+              session_id: str, authn_instant: datetime) -> assertions.ResponseSpec:
         idp = self.settings.idp
         return assertions.ResponseSpec(
-            issuer=self.endpoints.entity_id,
+            issuer=identity.entity_id,
             audience=sp.entity_id,
             destination=acs_url,
             in_response_to=in_response_to,
@@ -294,6 +300,7 @@ class IdentityProvider:
 
     def _issue(
         self,
+        idp: IdpIdentity,
         sp: ServiceProvider,
         acs_url: str,
         identity: Identity,
@@ -308,8 +315,8 @@ class IdentityProvider:
         mark: SingleUse | None,
     ) -> Outgoing:
         options = self.settings.sp_settings(sp.entity_id)
-        spec = self._spec(sp, acs_url, in_response_to, session_id, authn_instant)
-        key = self.keyring.active
+        spec = self._spec(idp, sp, acs_url, in_response_to, session_id, authn_instant)
+        key = self.keyring.signing_key(idp.ring)
         try:
             subject = self._subject(sp, identity, requested_format)
         except _NameIdPolicyError:
@@ -353,7 +360,7 @@ class IdentityProvider:
         client_ip: str | None = None, flow: str = "sp-initiated",
     ) -> Outgoing:
         return self._issue(
-            incoming.sp, incoming.acs.location, identity,
+            incoming.identity, incoming.sp, incoming.acs.location, identity,
             in_response_to=incoming.request.id, requested_format=incoming.request.nameid_format,
             relay_state=incoming.relay_state, session_id=session_id, authn_instant=authn_instant,
             flow=flow, client_ip=client_ip, mark=incoming.mark,
@@ -361,12 +368,13 @@ class IdentityProvider:
 
     def unsolicited(
         self, sp_entity_id: str, identity: Identity, *, relay_state: str | None, session_id: str,
-        authn_instant: datetime, client_ip: str | None = None,
+        authn_instant: datetime, client_ip: str | None = None, idp: IdpIdentity | None = None,
     ) -> Outgoing:
-        """IdP-initiated SSO (SAML Profiles 4.1.5): to the SP's default ACS, no InResponseTo."""
+        """IdP-initiated SSO (SAML Profiles 4.1.5): to the SP's default ACS, no InResponseTo; as ``idp``."""
         sp = self.registry.get(sp_entity_id)
         return self._issue(
-            sp, sp.default_acs().location, identity, in_response_to=None, requested_format=None,
+            idp or self.deployment, sp, sp.default_acs().location, identity, in_response_to=None,
+            requested_format=None,
             relay_state=bindings.check_relay_state(relay_state, max_bytes=self.settings.limits.max_relay_state_sent),
             session_id=session_id,
             authn_instant=authn_instant, flow="idp-initiated", client_ip=client_ip, mark=None,
@@ -374,7 +382,7 @@ class IdentityProvider:
 
     def resume(
         self, pending: PendingRequest, identity: Identity, *, session_id: str, authn_instant: datetime,
-        client_ip: str | None = None,
+        client_ip: str | None = None, idp: IdpIdentity | None = None,
     ) -> Outgoing:
         """Answer an AuthnRequest that waited for the partner login; its ACS is checked against metadata again.
 
@@ -383,7 +391,7 @@ class IdentityProvider:
         sp = self.registry.get(pending.sp)
         acs = choose_acs(sp, url=pending.acs_url, index=None, binding=None)
         return self._issue(
-            sp, acs.location, identity, in_response_to=pending.request_id,
+            idp or self.deployment, sp, acs.location, identity, in_response_to=pending.request_id,
             requested_format=pending.nameid_format, relay_state=pending.relay_state,
             session_id=session_id, authn_instant=authn_instant, flow="sp-initiated", client_ip=client_ip, mark=None,
         )
@@ -391,9 +399,10 @@ class IdentityProvider:
     def status_response(self, incoming: Incoming, *, second: str) -> Outgoing:
         """A signed non-success Response to the SP (e.g. NoPassive when IsPassive and no session); its
         StatusMessage is our fixed text for ``second``, never anything from the request."""
-        spec = self._spec(incoming.sp, incoming.acs.location, incoming.request.id, self.new_id(), self.clock())
+        spec = self._spec(incoming.identity, incoming.sp, incoming.acs.location, incoming.request.id, self.new_id(),
+                          self.clock())
         body = assertions.build_error_response(
-            spec, self.keyring.active, code=assertions.STATUS_RESPONDER, second=second
+            spec, self.keyring.signing_key(incoming.identity.ring), code=assertions.STATUS_RESPONDER, second=second
         )
         self.use(incoming)
         return Outgoing(acs_url=incoming.acs.location, message=body, relay_state=incoming.relay_state)

@@ -34,7 +34,8 @@ class Metrics:
             registry=self.registry,
         )
         self.metadata_fetches = Counter(
-            "bridge_metadata_fetches_total", "GETs of the IdP metadata", registry=self.registry
+            "bridge_metadata_fetches_total", "GETs of the IdP metadata, by endpoints (shared, or the biller's own)",
+            ["endpoints"], registry=self.registry
         )
         self.signature_failures = Counter(
             "bridge_signature_failures_total", "Signed SAML messages refused: missing, bad or weak signature",

@@ -160,11 +160,15 @@ class PendingRequest:
     relay_state: str | None
     nameid_format: str | None
     biller: str
+    # The biller whose own endpoints (/saml/b/<biller>/) received it; None: the shared ones. The Response
+    # speaks as the identity the request was sent to.
+    endpoints: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sp": self.sp, "acs_url": self.acs_url, "request_id": self.request_id,
             "relay_state": self.relay_state, "nameid_format": self.nameid_format, "biller": self.biller,
+            "endpoints": self.endpoints,
         }
 
     @classmethod
@@ -172,4 +176,4 @@ class PendingRequest:
         # A row missing a field resumes nothing: "" matches no SP, request or biller.
         return cls(sp=data.get("sp", ""), acs_url=data.get("acs_url", ""), request_id=data.get("request_id", ""),
                    relay_state=data.get("relay_state"), nameid_format=data.get("nameid_format"),
-                   biller=data.get("biller", ""))
+                   biller=data.get("biller", ""), endpoints=data.get("endpoints"))

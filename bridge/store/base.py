@@ -31,6 +31,7 @@ class KeyRecord:
     activated_at: datetime | None = None
     retiring_at: datetime | None = None
     retired_at: datetime | None = None
+    ring: str = ""  # DEPLOYMENT_RING (""), or the name of the biller whose own ring it belongs to
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,11 +153,13 @@ _PUT_PENDING = """INSERT INTO pending_requests (pending_id, data, expires_us) VA
     ON CONFLICT (pending_id) DO UPDATE SET data = excluded.data, expires_us = excluded.expires_us"""
 _TAKE_PENDING = "DELETE FROM pending_requests WHERE pending_id = ? RETURNING data, expires_us"
 
-_KEY_COLUMNS = "kid, state, cert_pem, key_path, created_us, published_us, activated_us, retiring_us, retired_us"
+_KEY_COLUMNS = (
+    "kid, state, cert_pem, key_path, created_us, published_us, activated_us, retiring_us, retired_us, ring"
+)
 _LIST_KEYS = f"SELECT {_KEY_COLUMNS} FROM signing_keys ORDER BY created_us, kid"  # noqa: S608 - constants
-_ADD_KEY = f"INSERT INTO signing_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_ADD_KEY = f"INSERT INTO signing_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _UPDATE_KEY = """UPDATE signing_keys SET state = ?, cert_pem = ?, key_path = ?, created_us = ?,
-    published_us = ?, activated_us = ?, retiring_us = ?, retired_us = ? WHERE kid = ? AND state = ?"""
+    published_us = ?, activated_us = ?, retiring_us = ?, retired_us = ?, ring = ? WHERE kid = ? AND state = ?"""
 _DELETE_KEY = "DELETE FROM signing_keys WHERE kid = ?"
 
 _BILLER_COLUMNS = "name, biller_guid, sp_entity_id, settings, created_us"
@@ -232,10 +234,10 @@ def _dumps(value: Any) -> str:
 
 
 def _key(row: Sequence[Any]) -> KeyRecord:
-    kid, state, cert_pem, key_path, created, published, activated, retiring, retired = row
+    kid, state, cert_pem, key_path, created, published, activated, retiring, retired, ring = row
     return KeyRecord(
         kid, state, cert_pem, key_path, from_us(created),
-        _maybe_dt(published), _maybe_dt(activated), _maybe_dt(retiring), _maybe_dt(retired),
+        _maybe_dt(published), _maybe_dt(activated), _maybe_dt(retiring), _maybe_dt(retired), ring,
     )  # fmt: skip
 
 
@@ -548,7 +550,7 @@ def _key_params(record: KeyRecord) -> tuple[Any, ...]:
     return (
         record.kid, record.state, record.cert_pem, record.key_path, to_us(record.created_at),
         _maybe_us(record.published_at), _maybe_us(record.activated_at),
-        _maybe_us(record.retiring_at), _maybe_us(record.retired_at),
+        _maybe_us(record.retiring_at), _maybe_us(record.retired_at), record.ring,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from bridge.delegation.launches import (
 )
 from bridge.delegation.sessions import Session
 from bridge.delegation.tickets import LaunchRequest
+from bridge.endpoints import configured_identity, identity_at_biller
 from bridge.errors import BridgeError, ICError, NotFound, TicketError, TicketReplayed
 from bridge.instance import Instance
 from bridge.secrets_at_rest import SecretUnavailable
@@ -106,13 +107,16 @@ def _redeem(instance: Instance, request: Request) -> Response | tuple[rest_sso.R
         if pending is None or pending.biller != biller.name:
             raise BridgeError("this sign-in request has expired or belongs to another biller; start again",
                               code="pending_not_found")
+        # Answered as the identity the request was sent to: the biller's own endpoints, or the shared ones.
+        idp = identity_at_biller(instance.settings, biller) if pending.endpoints == biller.name else None
         outgoing = instance.idp.resume(pending, identity, session_id=session.session_id, authn_instant=now,
-                                       client_ip=ip)
+                                       client_ip=ip, idp=idp)
         response: Response = saml_post_page(request, outgoing, biller=biller)
         instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
     elif launch.flow == "idp-initiated":
         outgoing = instance.idp.unsolicited(biller.sp_entity_id, identity, relay_state=relay,
-                                            session_id=session.session_id, authn_instant=now, client_ip=ip)
+                                            session_id=session.session_id, authn_instant=now, client_ip=ip,
+                                            idp=configured_identity(instance.settings, biller))
         response = saml_post_page(request, outgoing, biller=biller)
         instance.metrics.logins.labels(biller.name, "idp-initiated", "ok").inc()
     else:

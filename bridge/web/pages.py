@@ -26,8 +26,12 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     return HTMLResponse(html, status_code=status)
 
 
-def message_page(request: Request, *, title: str, message: str, status: int, code: str | None = None) -> HTMLResponse:
+def message_page(
+    request: Request, *, title: str, message: str, status: int, code: str | None = None,
+    link: tuple[str, str] | None = None,
+) -> HTMLResponse:
+    """An information or error page; ``link`` is (URL, text) of the one way on, if there is one."""
     return render(
         request, "message.html", status=status, title=title, message=message, code=code,
-        request_id=getattr(request.state, "request_id", None),
+        request_id=getattr(request.state, "request_id", None), link=link,
     )

@@ -1,4 +1,11 @@
-"""SAML endpoints: the IdP metadata and the SSO service (HTTP-Redirect and HTTP-POST bindings)."""
+"""SAML endpoints: the IdP metadata, the SSO service (HTTP-Redirect and HTTP-POST) and SLO.
+
+Two sets, one behaviour (bridge.endpoints): the deployment's shared endpoints
+(``/saml/metadata``, ``/saml/sso``, ``/saml/slo``) and each biller's own
+(``/saml/b/<biller>/...``). At a biller's endpoints a request is answered only
+for that biller; at the shared ones only when the requesting SP leaves no
+doubt which biller it is for (``shared_candidates``).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bridge import audit
-from bridge.billers import Biller, biller_from_record
+from bridge.billers import NAME_RE, Biller, biller_from_record, get_biller
 from bridge.delegation.launches import PendingRequest
 from bridge.delegation.sessions import Session
+from bridge.endpoints import BILLER_PREFIX, IdpIdentity, identity_at_biller, shared_candidates
 from bridge.errors import BridgeError, NotFound, PermissionDenied
 from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import MetadataFetch
 from bridge.web.offload import in_thread
+from bridge.web.pages import message_page
 from bridge.web.responses import (
     clear_session_cookie,
     client_ip,
@@ -29,12 +38,42 @@ from bridge.web.responses import (
 )
 
 METADATA_TYPE = "application/samlmetadata+xml"
+NOT_SIGNED_IN = "you are not signed in to your portal: open Invoice Cloud from your portal's link to sign in"
+AMBIGUOUS = (
+    "Invoice Cloud sent this sign-in to the bridge's shared address, which several billers use, so the bridge "
+    "cannot tell which biller it is for and answers none of them. Open Invoice Cloud from your portal again; "
+    "if this keeps happening, the biller's administrator gives Invoice Cloud the biller's own SSO URL "
+    "(icbridge setup-sheet)."
+)
 
 
-async def metadata(request: Request) -> Response:
+def _billers(instance: Instance) -> list[Biller]:
+    return [biller_from_record(r) for r in instance.store.list_billers()]
+
+
+def _endpoint_biller(request: Request) -> Biller:
+    """The biller named in a ``/saml/b/<biller>/...`` path; one 404 page for a bad or unknown name."""
+    name = request.path_params["biller"]
+    if not NAME_RE.match(name):
+        raise NotFound("no biller at this address")
+    return get_biller(request.app.state.instance.store, name)
+
+
+def _identity(request: Request) -> tuple[IdpIdentity, Biller | None]:
     instance: Instance = request.app.state.instance
-    document = instance.idp.metadata()
-    instance.metrics.metadata_fetches.inc()
+    if "biller" not in request.path_params:
+        return instance.idp.deployment, None
+    biller = _endpoint_biller(request)
+    return identity_at_biller(instance.settings, biller), biller
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+def _metadata(request: Request) -> Response:
+    instance: Instance = request.app.state.instance
+    identity, _biller = _identity(request)
+    document = instance.idp.metadata(identity)
+    instance.metrics.metadata_fetches.labels(identity.label).inc()
     fetch = MetadataFetch(
         at=instance.clock(), client_ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:200],
         kids=document.kids,
@@ -49,54 +88,104 @@ async def metadata(request: Request) -> Response:
     return Response(document.body, media_type=METADATA_TYPE, headers=headers)
 
 
-def _billers_for_sp(instance: Instance, sp_entity_id: str) -> list[Biller]:
-    return [biller_from_record(r) for r in instance.store.list_billers() if r.sp_entity_id == sp_entity_id]
+async def metadata(request: Request) -> Response:
+    if "biller" in request.path_params:  # a store read: off the event loop
+        return await in_thread(request, _metadata, request)
+    return _metadata(request)
 
 
-def _session_biller(instance: Instance, session: Session) -> Biller | None:
-    record = instance.store.get_biller(session.identity.biller)
-    return biller_from_record(record) if record else None
+# --- answering an AuthnRequest --------------------------------------------------------------------
+
+def _respond(request: Request, instance: Instance, incoming: Incoming, session: Session, biller: Biller) -> Response:
+    outgoing = instance.idp.respond(
+        incoming, session.identity, session_id=session.session_id, authn_instant=session.authn_instant,
+        client_ip=client_ip(request),
+    )
+    instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
+    response = saml_post_page(request, outgoing, biller=biller)
+    set_session_cookie(request, response, session)  # used: the idle timeout slides (never the absolute end)
+    return response
 
 
-def _answer(request: Request, instance: Instance, incoming: Incoming, session: Session | None) -> Response:
+def _no_passive(request: Request, instance: Instance, incoming: Incoming) -> Response:
+    outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE)
+    return saml_post_page(request, outgoing, biller=None)
+
+
+def _answer_shared(request: Request, instance: Instance, incoming: Incoming, session: Session | None) -> Response:
+    candidates = shared_candidates(_billers(instance), incoming.sp.entity_id)
     if session is not None and not incoming.request.force_authn:
-        biller = _session_biller(instance, session)
-        if biller is None or biller.sp_entity_id != incoming.sp.entity_id:
-            raise PermissionDenied(
-                "your portal session is for another biller; open Invoice Cloud again from your portal"
-            )
-        outgoing = instance.idp.respond(
-            incoming, session.identity, session_id=session.session_id, authn_instant=session.authn_instant,
-            client_ip=client_ip(request),
-        )
-        instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
-        response = saml_post_page(request, outgoing, biller=biller)
-        set_session_cookie(request, response, session)  # used: the idle timeout slides (never the absolute end)
-        return response
+        mine = [b for b in candidates if b.name == session.identity.biller]
+        if not mine:
+            record = instance.store.get_biller(session.identity.biller)
+            if record is None or record.sp_entity_id != incoming.sp.entity_id:
+                raise PermissionDenied(
+                    "your portal session is for another biller; open Invoice Cloud again from your portal"
+                )
+        if len(candidates) != 1 or not mine:
+            # Several billers on this SP: answering from the session could sign the payer in to the wrong one.
+            raise PermissionDenied(AMBIGUOUS, code="ambiguous_biller")
+        return _respond(request, instance, incoming, session, mine[0])
     if incoming.request.is_passive:
-        outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE)
-        return saml_post_page(request, outgoing, biller=None)
-    return _park(instance, incoming)
+        return _no_passive(request, instance, incoming)
+    if len(candidates) != 1 or not candidates[0].login_url:
+        raise NotFound(NOT_SIGNED_IN)
+    return RedirectResponse(_park(instance, incoming, candidates[0]), 303)
 
 
-def _park(instance: Instance, incoming: Incoming) -> Response:
-    """No session: keep the request server-side and send the payer to the partner's login page."""
-    candidates = [b for b in _billers_for_sp(instance, incoming.sp.entity_id) if b.login_url]
-    if len(candidates) != 1:
-        raise NotFound(
-            "you are not signed in to your portal: open Invoice Cloud from your portal's link to sign in"
-        )
-    biller = candidates[0]
+def _answer_biller(
+    request: Request, instance: Instance, incoming: Incoming, session: Session | None, biller: Biller
+) -> Response:
+    if incoming.sp.entity_id != biller.sp_entity_id:
+        raise PermissionDenied(f"this address signs payers in to biller {biller.name}'s service provider only")
+    if session is not None and not incoming.request.force_authn:
+        if session.identity.biller == biller.name:
+            return _respond(request, instance, incoming, session, biller)
+        if incoming.request.is_passive:
+            return _no_passive(request, instance, incoming)
+        return _refuse_crossing(request, instance, incoming, session, biller)
+    if incoming.request.is_passive:
+        return _no_passive(request, instance, incoming)
+    if not biller.login_url:
+        raise NotFound(NOT_SIGNED_IN)
+    return RedirectResponse(_park(instance, incoming, biller), 303)
+
+
+def _refuse_crossing(
+    request: Request, instance: Instance, incoming: Incoming, session: Session, biller: Biller
+) -> Response:
+    """A session for another biller at this biller's endpoints: never answered; parked for this biller if it can be."""
+    ip = client_ip(request)
+    audit.record(instance.store, audit.login_event(
+        audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", biller=biller.name, sp=incoming.sp.entity_id,
+        flow="sp-initiated", client_ip=ip,
+        detail=f"session_other_biller: a session for {session.identity.biller} at {biller.name}'s endpoints"))
+    instance.metrics.logins.labels(biller.name, "sp-initiated", "refused").inc()
+    message = (f"Invoice Cloud asked to sign you in to {biller.name}, but your portal session is for another "
+               "biller, so the bridge did not sign you in.")
+    link = None
+    if biller.login_url:
+        link = (_park(instance, incoming, biller), f"Sign in to {biller.name}'s portal to continue")
+        message += " To continue, sign in to this biller's portal."
+    else:
+        message += " Open Invoice Cloud from this biller's portal to continue."
+    return message_page(request, title="Signed in to another biller", message=message, status=403,
+                        code="session_other_biller", link=link)
+
+
+def _park(instance: Instance, incoming: Incoming, biller: Biller) -> str:
+    """Keep the request server-side for ``biller``; the URL of that biller's login page that will resume it."""
     pending_id = instance.new_id()
     pending = PendingRequest(
         sp=incoming.sp.entity_id, acs_url=incoming.acs.location, request_id=incoming.request.id,
         relay_state=incoming.relay_state, nameid_format=incoming.request.nameid_format, biller=biller.name,
+        endpoints=incoming.identity.biller,
     )
     lifetime = instance.settings.session.pending_lifetime
     instance.idp.use(incoming)
     instance.store.put_pending(pending_id, pending.to_dict(), instance.clock() + timedelta(seconds=lifetime))
     separator = "&" if "?" in (biller.login_url or "") else "?"
-    return RedirectResponse(f"{biller.login_url}{separator}{urlencode({'saml_pending': pending_id})}", 303)
+    return f"{biller.login_url}{separator}{urlencode({'saml_pending': pending_id})}"
 
 
 async def _binding_input(request: Request) -> tuple[str | None, dict[str, str] | None]:
@@ -107,10 +196,11 @@ async def _binding_input(request: Request) -> tuple[str | None, dict[str, str] |
     return None, {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] | None) -> Incoming:
+def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] | None,
+             identity: IdpIdentity) -> Incoming:
     if raw_query is not None:
-        return instance.idp.receive_redirect(raw_query)
-    return instance.idp.receive_post(fields or {})
+        return instance.idp.receive_redirect(raw_query, identity)
+    return instance.idp.receive_post(fields or {}, identity)
 
 
 def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
@@ -118,14 +208,20 @@ def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None)
     instance: Instance = request.app.state.instance
     ip = client_ip(request)
     instance.limiter.limit_sso_client(ip, instance.settings.limits.sso_per_minute_per_ip)
+    endpoint_biller: str | None = request.path_params.get("biller")
     try:
-        incoming = _receive(instance, raw_query, fields)
-        return _answer(request, instance, incoming, current_session(request))
+        identity, biller = _identity(request)
+        incoming = _receive(instance, raw_query, fields, identity)
+        session = current_session(request)
+        if biller is None:
+            return _answer_shared(request, instance, incoming, session)
+        return _answer_biller(request, instance, incoming, session, biller)
     except BridgeError as exc:
         if exc.code != "store_unavailable":
             # Refusals (a replay included) are part of the audit trail; the detail is ours, never the sender's bytes.
             audit.record(instance.store, audit.login_event(
                 audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
+                biller=endpoint_biller if endpoint_biller and NAME_RE.match(endpoint_biller) else None,
                 flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300]))
         raise
 
@@ -137,23 +233,31 @@ async def sso(request: Request) -> Response:
         return await in_thread(request, _sso, request, raw_query, fields)
 
 
-async def slo(request: Request) -> Response:
-    """SP-initiated Single Logout: end the bridge session and answer the SP with a signed LogoutResponse."""
+def _slo(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
     instance: Instance = request.app.state.instance
-    raw_query, fields = await _binding_input(request)
-    incoming = await in_thread(request, instance.idp.receive_logout, raw_query=raw_query, form=fields)
-    outgoing = await in_thread(request, instance.idp.logout_response, incoming)
+    identity, _biller = _identity(request)
+    incoming = instance.idp.receive_logout(raw_query=raw_query, form=fields, identity=identity)
+    outgoing = instance.idp.logout_response(incoming)
     response: Response = (
         RedirectResponse(outgoing, status_code=303) if isinstance(outgoing, str)
         else saml_post_page(request, outgoing, biller=None)
     )
-    await in_thread(request, end_session, request)  # revoked in the store: a copied cookie is dead too
+    end_session(request)  # revoked in the store: a copied cookie is dead too (we are off the event loop)
     clear_session_cookie(request, response)
     return response
+
+
+async def slo(request: Request) -> Response:
+    """SP-initiated Single Logout: end the bridge session and answer the SP with a signed LogoutResponse."""
+    raw_query, fields = await _binding_input(request)
+    return await in_thread(request, _slo, request, raw_query, fields)
 
 
 routes = [
     Route(METADATA_PATH, metadata, methods=["GET"]),
     Route(SSO_PATH, sso, methods=["GET", "POST"]),
     Route(SLO_PATH, slo, methods=["GET", "POST"]),
+    Route(BILLER_PREFIX + "/{biller}/metadata", metadata, methods=["GET"]),
+    Route(BILLER_PREFIX + "/{biller}/sso", sso, methods=["GET", "POST"]),
+    Route(BILLER_PREFIX + "/{biller}/slo", slo, methods=["GET", "POST"]),
 ]
