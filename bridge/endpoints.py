@@ -17,11 +17,13 @@ saved (docs/per-biller.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bridge.billers import IDP_ENDPOINTS, Biller
 from bridge.config import Settings
-from bridge.keys.ring import DEPLOYMENT_RING
+from bridge.errors import ValidationError
+from bridge.keys.ring import DEPLOYMENT_RING, PUBLISHED_STATES
+from bridge.store.base import Store
 
 METADATA_PATH = "/saml/metadata"
 SSO_PATH = "/saml/sso"
@@ -62,6 +64,28 @@ def deployment_identity(settings: Settings) -> IdpIdentity:
 def own_entity_id(settings: Settings, biller: str) -> str:
     """The entity ID a biller gets when given its own (``--entity-id own``): its own metadata URL."""
     return biller_base(settings.idp.base_url, biller) + "/metadata"
+
+
+def expand_own(settings: Settings, biller: Biller) -> Biller:
+    """``idp_entity_id = "own"`` (the CLI's and the console's shorthand) becomes the biller's own metadata URL."""
+    if biller.idp_entity_id == "own":
+        return replace(biller, idp_entity_id=own_entity_id(settings, biller.name))
+    return biller
+
+
+def check_endpoint_change(store: Store, current: Biller | None, biller: Biller) -> None:
+    """Going back to the shared endpoints is refused while the biller publishes keys of its own ring.
+
+    Those keys exist only in its own metadata; at the shared endpoints IC would meet the deployment's
+    certificate instead. Retire them first (docs/per-biller.md, "Going back").
+    """
+    if biller.idp_endpoints != SHARED or current is None or current.idp_endpoints == SHARED:
+        return
+    published = [r.kid for r in store.list_keys() if r.ring == biller.name and r.state in PUBLISHED_STATES]
+    if published:
+        raise ValidationError("idp_endpoints", f"biller {biller.name} publishes keys of its own ring "
+                              f"({', '.join(published)}); retire them (icbridge keys retire KID --biller "
+                              f"{biller.name}) before going back to the shared endpoints")
 
 
 def biller_identity(settings: Settings, biller: str, entity_id: str | None) -> IdpIdentity:

@@ -122,15 +122,18 @@ def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyrin
 
 def add_signing_key(
     store: Store, settings: Settings, *, now: datetime, state: str, size: int | None = None,
-    validity_days: int | None = None,
+    validity_days: int | None = None, ring: str = "", common_name: str | None = None,
 ) -> KeyRecord:
-    """Generate a key pair in the instance's certs folder and record it in ``state`` (size/validity: keys.*)."""
+    """Generate a key pair in the instance's certs folder and record it in ``state`` (size/validity: keys.*).
+
+    ``ring``: the deployment's ("") or a biller's own (bridge.keys.ring); ``common_name``: the entity ID
+    the ring's metadata names (default: the deployment's)."""
     directory = settings.path(settings.keys.dir)
     key_path, _cert_path, cert = generate_key_files(
         directory,
         size=size or settings.keys.size,
         validity_days=validity_days or settings.keys.validity_days,
-        common_name=settings.idp.resolved_entity_id,
+        common_name=common_name or settings.idp.resolved_entity_id,
         now=now,
         passphrase=settings.keys.passphrase,
     )
@@ -143,6 +146,7 @@ def add_signing_key(
         created_at=now,
         published_at=now if state != "generated" else None,
         activated_at=now if state == ACTIVE else None,
+        ring=ring,
     )
     store.add_key(record)
     return record

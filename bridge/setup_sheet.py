@@ -12,10 +12,10 @@ from typing import Any
 
 from bridge.billers import Biller
 from bridge.config import Settings
-from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH
+from bridge.endpoints import configured_identity
 from bridge.invoicecloud.links import build_link, deep_link_page
 from bridge.keys.material import Certificate
-from bridge.keys.ring import ACTIVE
+from bridge.keys.ring import ACTIVE, DEPLOYMENT_RING
 from bridge.saml.assertions import NAMEID_EMAIL
 from bridge.store.base import Store
 
@@ -28,23 +28,29 @@ def colon_hex(fingerprint: str) -> str:
     return ":".join(fingerprint[i:i + 2] for i in range(0, len(fingerprint), 2)).upper()
 
 
-def active_certificate(store: Store) -> Certificate | None:
-    records = [r for r in store.list_keys() if r.state == ACTIVE]
-    return Certificate.from_pem(records[0].cert_pem) if records else None
+def active_certificate(store: Store, ring: str = DEPLOYMENT_RING) -> Certificate | None:
+    """The certificate that signs for ``ring``: its own active key, else (a biller ring) the deployment's."""
+    records = store.list_keys()
+    for scope in dict.fromkeys((ring, DEPLOYMENT_RING)):
+        active = [r for r in records if r.state == ACTIVE and r.ring == scope]
+        if active:
+            return Certificate.from_pem(active[0].cert_pem)
+    return None
 
 
 def setup_sheet(settings: Settings, store: Store, biller: Biller, *, account: str = SAMPLE_ACCOUNT) -> dict[str, Any]:
     """Exactly what an IC admin enters for this biller, and a link to test it (JSON-ready)."""
-    base = settings.idp.base_url
     sp = settings.sp_settings(biller.sp_entity_id)
-    cert = active_certificate(store)
+    idp = configured_identity(settings, biller)  # the shared endpoints, or the biller's own (docs/per-biller.md)
+    cert = active_certificate(store, idp.ring)
     return {
         "biller": biller.name,
         "biller_guid": biller.biller_guid,
-        "entity_id": settings.idp.resolved_entity_id,
-        "metadata_url": base + METADATA_PATH,
-        "sso_url": base + SSO_PATH,
-        "slo_url": base + SLO_PATH,
+        "idp_endpoints": biller.idp_endpoints,
+        "entity_id": idp.entity_id,
+        "metadata_url": idp.metadata_url,
+        "sso_url": idp.sso_url,
+        "slo_url": idp.slo_url,
         "claims": [{"claim": claim, "attribute": sp.attribute_names.get(claim, claim)} for claim in CLAIMS],
         "nameid_format": sp.nameid_format or NAMEID_EMAIL,
         "login_type_mapping": dict(sorted(biller.login_types.items())),
@@ -67,7 +73,8 @@ def sheet_text(sheet: dict[str, Any]) -> str:
                        for c in sheet["claims"])
     fingerprint = colon_hex(sheet["certificate_sha256"]) if sheet["certificate_sha256"] else "no active key"
     lines = [
-        f"IC setup sheet for biller {sheet['biller']} (BillerGUID {sheet['biller_guid']})",
+        f"IC setup sheet for biller {sheet['biller']} (BillerGUID {sheet['biller_guid']}; "
+        f"{sheet['idp_endpoints']} endpoints)",
         f"  IdP Entity ID:            {sheet['entity_id']}",
         f"  IdP Metadata URL:         {sheet['metadata_url']}",
         f"  IdP SSO Service URL:      {sheet['sso_url']}   (HTTP-Redirect and HTTP-POST)",

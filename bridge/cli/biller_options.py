@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.billers import FLOWS, REST_DELIVERIES, SSO_METHODS
+from bridge.billers import FLOWS, IDP_ENDPOINTS, REST_DELIVERIES, SSO_METHODS
 from bridge.config import IC_LINK_BASE
 from bridge.errors import ValidationError
 from bridge.invoicecloud.links import DEEP_LINK_BY_NAME, resolve_deep_link
@@ -134,6 +134,12 @@ BILLER_OPTIONS: tuple[BillerOption, ...] = (
     BillerOption("--rest-delivery", "rest_delivery", "how the browser carries IC's token to its Cloud SSO page: "
                  "post (an auto-submitted form, default) or get (in the URL, only where IC requires it)",
                  choices=REST_DELIVERIES),
+    BillerOption("--idp-endpoints", "idp_endpoints", "which IdP endpoints IC was given for this biller: the "
+                 "deployment's shared ones, or the biller's own /saml/b/NAME/... (default shared; "
+                 "docs/per-biller.md)", choices=IDP_ENDPOINTS),
+    BillerOption("--idp-entity-id", "idp_entity_id", "the biller's own IdP entity ID (per-biller endpoints "
+                 "only): a URI, or 'own' for <base_url>/saml/b/NAME/metadata ('' returns to the deployment's)",
+                 metavar="URI|own", convert=_optional_text),
 )
 
 

@@ -30,6 +30,7 @@ from bridge.clock import utcnow
 from bridge.config import Settings
 from bridge.delegation.launches import check_relay_state_fits
 from bridge.delegation.tickets import partner_secret
+from bridge.endpoints import check_endpoint_change, expand_own
 from bridge.errors import BridgeError
 from bridge.invoicecloud.credentials import masked
 from bridge.store import open_store
@@ -96,7 +97,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     changes = biller_changes(args)
     changes.setdefault("link_base", default_link_base(settings.idp.base_url, changes["sp_entity_id"]))
-    biller = apply_ic_options(validate_biller(Biller(name=args.name, **changes)), args, settings)
+    biller = apply_ic_options(validate_biller(expand_own(settings, Biller(name=args.name, **changes))), args,
+                              settings)
     check_sp_trusted(settings, biller.sp_entity_id)
     check_relay_state_fits(settings, biller)
     now = utcnow()
@@ -127,7 +129,8 @@ def cmd_update(args: argparse.Namespace) -> int:
     try:
         store.migrate()
         current = get_biller(store, args.name)
-        biller = apply_ic_options(validate_biller(replace(current, **changes)), args, settings)
+        biller = apply_ic_options(validate_biller(expand_own(settings, replace(current, **changes))), args, settings)
+        check_endpoint_change(store, current, biller)
         if biller.sp_entity_id != current.sp_entity_id:
             check_sp_trusted(settings, biller.sp_entity_id)
         check_relay_state_fits(settings, biller)
@@ -154,7 +157,7 @@ def _row(biller: Biller) -> dict[str, object]:
             "portal_origins": list(biller.portal_origins), "sso_method": biller.sso_method,
             "rest_login_type_id": biller.rest_login_type_id, "rest_delivery": biller.rest_delivery,
             "css_url": biller.css_url, "return_url": biller.return_url, "return_site_name": biller.return_site_name,
-            **masked(biller)}
+            "idp_endpoints": biller.idp_endpoints, "idp_entity_id": biller.idp_entity_id, **masked(biller)}
 
 
 def cmd_list(args: argparse.Namespace) -> int:

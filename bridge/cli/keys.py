@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _command(keys: argparse._SubParsersAction, name: str, text: str,
              func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = keys.add_parser(name, help=text)
+    parser.add_argument("--biller", metavar="NAME", default="",
+                        help="work on that biller's own key ring (default: the deployment's, which billers share)")
     add_config(parser)
     add_json(parser)
     parser.set_defaults(func=func)
@@ -74,6 +76,11 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
         store.close()
 
 
+def _ring(args: argparse.Namespace) -> str:
+    """The ``--biller`` option to repeat in a "next step" hint."""
+    return f" --biller {args.biller}" if args.biller else ""
+
+
 def _row(view: key_lifecycle.KeyView, now: datetime) -> str:
     cert = view.certificate
     return (f"{view.kid}  {view.state:9}  RSA-{cert.key_size}  {cert.not_before:%Y-%m-%d} .. "
@@ -83,7 +90,8 @@ def _row(view: key_lifecycle.KeyView, now: datetime) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     now = utcnow()
     with _opened(args) as (_settings, store):
-        views = key_lifecycle.list_keys(store)
+        key_lifecycle.check_ring(store, args.biller)
+        views = key_lifecycle.list_keys(store, args.biller)
     header = f"{'KID':16}  {'STATE':9}  {'ALG':8}  {'VALID':22}  {'EXPIRY':>6}  FINGERPRINT"
     emit(args, {"keys": [v.as_dict(now) for v in views]},
          "\n".join([header, *(_row(v, now) for v in views)]) if views else "no signing keys")
@@ -97,13 +105,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     with _opened(args) as (settings, store):
         if args.import_key:
             record = key_lifecycle.import_pair(store, settings, Path(args.import_key), Path(args.import_cert),
-                                               now=now, actor=audit.os_actor())
+                                               now=now, actor=audit.os_actor(), ring=args.biller)
         else:
             record = key_lifecycle.generate(store, settings, now=now, actor=audit.os_actor(), size=args.size,
-                                            validity_days=args.validity_days)
+                                            validity_days=args.validity_days, ring=args.biller)
         view = key_lifecycle.KeyView(record, Certificate.from_pem(record.cert_pem))
     emit(args, {"kid": record.kid, **view.as_dict(now)},
-         f"{record.kid}\nGenerated (not yet published). Next: icbridge keys stage {record.kid}")
+         f"{record.kid}\nGenerated (not yet published). Next: icbridge keys stage {record.kid}{_ring(args)}")
     return 0
 
 
@@ -117,11 +125,11 @@ def _transition(args: argparse.Namespace, step: Callable[[Settings, Store, datet
 
 def cmd_stage(args: argparse.Namespace) -> int:
     record = _transition(args, lambda _s, store, now: key_lifecycle.stage(
-        store, args.kid, now=now, actor=audit.os_actor()))
+        store, args.kid, now=now, actor=audit.os_actor(), ring=args.biller))
     emit(args, {"kid": record.kid, "state": record.state},
          f"{record.kid} is pending: published in the metadata, not signing.\n"
          "Next: ask each SP to refresh our metadata (IC: its admin re-saves the metadata URL), wait "
-         f"keys.min_overlap, then: icbridge keys activate {record.kid}")
+         f"keys.min_overlap, then: icbridge keys activate {record.kid}{_ring(args)}")
     return 0
 
 
@@ -134,7 +142,7 @@ def _evidence_text(activation: key_lifecycle.Activation) -> list[str]:
 
 def cmd_activate(args: argparse.Namespace) -> int:
     activation: key_lifecycle.Activation = _transition(args, lambda settings, store, now: key_lifecycle.activate(
-        store, settings, args.kid, now=now, actor=audit.os_actor(), force=args.force))
+        store, settings, args.kid, now=now, actor=audit.os_actor(), force=args.force, ring=args.biller))
     kid = activation.record.kid
     if not args.json:
         for line in activation.warnings:
@@ -145,25 +153,26 @@ def cmd_activate(args: argparse.Namespace) -> int:
          "\n".join([*_evidence_text(activation),
                     f"{kid} is active" + (f"; {retiring} is retiring (still published)." if retiring else "."),
                     "Running nodes switch within 5 s. Later: icbridge keys retire "
-                    + (retiring or "KID") + " once every SP has the new certificate."]))
+                    + (retiring or "KID") + _ring(args) + " once every SP has the new certificate."]))
     return 0
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
     retirement: key_lifecycle.Retirement = _transition(args, lambda settings, store, now: key_lifecycle.retire(
-        store, settings, args.kid, now=now, actor=audit.os_actor(), force=args.force))
+        store, settings, args.kid, now=now, actor=audit.os_actor(), force=args.force, ring=args.biller))
     record = retirement.record
     if not args.json:
         for line in retirement.warnings:
             warn(line)
     emit(args, {"kid": record.kid, "state": record.state, "warnings": list(retirement.warnings)},
-         f"{record.kid} is retired: no longer published. Its files stay until: icbridge keys purge {record.kid}")
+         f"{record.kid} is retired: no longer published. Its files stay until: "
+         f"icbridge keys purge {record.kid}{_ring(args)}")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
     removed = _transition(args, lambda settings, store, now: key_lifecycle.purge(
-        store, settings, args.kid, now=now, actor=audit.os_actor()))
+        store, settings, args.kid, now=now, actor=audit.os_actor(), ring=args.biller))
     emit(args, {"kid": args.kid, "state": "purged", "removed": [str(p) for p in removed]},
          f"{args.kid} purged; removed: " + (", ".join(str(p) for p in removed) or "no files"))
     return 0
