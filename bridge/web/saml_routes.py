@@ -69,9 +69,11 @@ def _identity(request: Request) -> tuple[IdpIdentity, Biller | None]:
 
 # --- metadata -----------------------------------------------------------------------------------
 
-def _metadata(request: Request) -> Response:
+async def metadata(request: Request) -> Response:
     instance: Instance = request.app.state.instance
-    identity, _biller = _identity(request)
+    # A biller's endpoints need a store read to find the biller: off the event loop; the shared ones do not.
+    identity, _biller = (await in_thread(request, _identity, request) if "biller" in request.path_params
+                         else (instance.idp.deployment, None))
     document = instance.idp.metadata(identity)
     instance.metrics.metadata_fetches.labels(identity.label).inc()
     fetch = MetadataFetch(
@@ -86,12 +88,6 @@ def _metadata(request: Request) -> Response:
     if request.headers.get("if-none-match") == document.etag:
         return Response(status_code=304, headers=headers)
     return Response(document.body, media_type=METADATA_TYPE, headers=headers)
-
-
-async def metadata(request: Request) -> Response:
-    if "biller" in request.path_params:  # a store read: off the event loop
-        return await in_thread(request, _metadata, request)
-    return _metadata(request)
 
 
 # --- answering an AuthnRequest --------------------------------------------------------------------

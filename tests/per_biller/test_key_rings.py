@@ -39,7 +39,7 @@ def _cert(billers: TwoBillers, kid: str) -> str:
 def _step(billers: TwoBillers, action: str, *args: Any, **options: Any) -> Any:
     bridge = billers.bridge
     function = getattr(key_lifecycle, action)
-    if action in ("generate", "activate", "purge"):
+    if action in ("generate", "activate", "retire", "purge"):
         args = (bridge.settings, *args)
     result = function(bridge.store, *args, now=bridge.clock(), actor=ADMIN, **options)
     bridge.instance.keyring.refresh()
