@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from saml_peers import OneLoginSP
 
 from bridge.billers import get_biller
+from bridge.cli import main
 from bridge.delegation.launches import PendingRequest
 from bridge.saml.xml import NS, parse_untrusted
 from bridge.store.base import BillerRecord
@@ -143,3 +146,27 @@ def test_a_request_from_an_sp_that_is_not_the_billers_is_refused(billers: TwoBil
     assert answer.status_code == 403 and "water" in answer.text
 
 
+
+
+def test_setup_sheet_gives_the_endpoints_ic_was_given(billers: TwoBillers, capsys: pytest.CaptureFixture[str]):
+    base = billers.bridge.settings.idp.base_url
+    billers.bridge.store.put_biller(_changed(billers, "power", idp_endpoints="shared"))
+    sheets = {}
+    for name in ("water", "power"):
+        assert main(["setup-sheet", name, "--json", "--config", str(billers.bridge.init.config)]) == 0
+        sheets[name] = json.loads(capsys.readouterr().out)
+    assert (sheets["water"]["metadata_url"], sheets["water"]["sso_url"], sheets["water"]["slo_url"]) == (
+        f"{base}/saml/b/water/metadata", f"{base}/saml/b/water/sso", f"{base}/saml/b/water/slo")
+    assert (sheets["power"]["metadata_url"], sheets["power"]["sso_url"]) == (
+        f"{base}/saml/metadata", f"{base}/saml/sso")
+    deployment = billers.bridge.settings.idp.resolved_entity_id
+    assert sheets["water"]["entity_id"] == sheets["power"]["entity_id"] == deployment
+
+
+def test_idp_initiated_launch_speaks_as_the_identity_ic_was_given(billers: TwoBillers):
+    own = f"{billers.bridge.settings.idp.base_url}/saml/b/water/metadata"
+    billers.bridge.store.put_biller(_changed(billers, "water", idp_entity_id=own))
+    launched = billers.bridge.launch("water", **PAYER, flow="idp-initiated")
+    assert _issuer(billers.bridge.posted(launched).xml) == own
+    launched = billers.bridge.launch("power", **PAYER, flow="idp-initiated")
+    assert _issuer(billers.bridge.posted(launched).xml) == billers.bridge.settings.idp.resolved_entity_id
