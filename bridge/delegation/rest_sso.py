@@ -32,7 +32,7 @@ from bridge.delegation.tickets import LaunchRequest
 from bridge.errors import BridgeError, ICCredentialsRefused, ICRejected, ICUnavailable, ICUnexpectedAnswer
 from bridge.instance import Instance
 from bridge.invoicecloud import credentials
-from bridge.invoicecloud.registration import Payer, Trail, sign_in
+from bridge.invoicecloud.registration import Payer, SignedIn, Trail, sign_in
 from bridge.invoicecloud.remote_auth import (
     CloudSsoPage,
     Credentials,
@@ -160,6 +160,7 @@ async def run(
     trail = Trail()
     lease = f"{LEASE_PREFIX}:{biller.name}:{launch.account_number}"
     failure: BridgeError | None = None
+    signed: SignedIn | None = None
     try:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             client = RemoteAuthClient(http, api_base=prepared.api_base, wire=prepared.wire,
@@ -169,7 +170,7 @@ async def run(
         failure = exc
         raise
     finally:
-        outcome = "error" if failure is not None or not trail.branch else "ok"
+        outcome = "ok" if signed is not None else "error"
         event = replace(identity_event, event=REST_SSO, outcome=outcome, at=instance.clock(), flow=REST_SSO,
                         detail=_detail(trail, failure, prepared))
         metrics.logins.labels(biller.name, REST_SSO, outcome).inc()
