@@ -73,6 +73,8 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                         "401": _error("Missing or invalid API key"),
                         "403": _error("The API key is not for this biller"),
                         "404": _error("Unknown biller"),
+                        "409": _error("ic_not_configured: the biller signs in over REST and lacks its IC "
+                                      "credential (docs/rest-sso.md); nothing was issued"),
                         "413": _error("Body too large"),
                         "429": _error("Rate limited (see Retry-After)"),
                         "503": _error("The bridge's store is unavailable; nothing was issued"),
