@@ -11,7 +11,7 @@ A launch goes in two halves around the ticket's single-use mark:
    call's outcome; metrics per IC operation; and IC's Cloud SSO page with the token for the browser.
 
 The token and the credentials exist in clear only in this request's memory: the audit row, the log
-lines and the errors carry neither (IC's own error text is scrubbed of both before it is recorded).
+lines and the errors carry neither (the client scrubs the keys from IC's own error text).
 """
 
 from __future__ import annotations
@@ -122,23 +122,14 @@ async def store_lease(instance: Instance, offload: Offload, name: str, *, poll: 
         await offload(instance.store.release_lease, name, holder)
 
 
-def _scrub(text: str | None, prepared: RestLaunch) -> str | None:
-    """IC's words, without anything secret it might have echoed back."""
-    if text is None:
-        return None
-    for secret in prepared.credentials.secrets():
-        text = text.replace(secret, "***")
-    return text[:300]
-
-
-def _detail(trail: Trail, exc: BridgeError | None, prepared: RestLaunch) -> str:
+def _detail(trail: Trail, exc: BridgeError | None) -> str:
     """``branch=created; retrieve_users=ok ...; failed at register_accounts: ic_rejected; IC said: ...``."""
     parts = [f"branch={trail.branch or 'none'}", trail.summary()]
     if exc is not None:
         parts.append(f"failed at {getattr(exc, 'operation', None) or 'the bridge'}: {exc.code}")
         ic_message = getattr(exc, "ic_message", None)
         if ic_message:
-            parts.append(f"IC said: {_scrub(ic_message, prepared)}")
+            parts.append(f"IC said: {ic_message}")  # scrubbed of the biller's keys by the client
     return "; ".join(part for part in parts if part)
 
 
@@ -172,7 +163,7 @@ async def run(
     finally:
         outcome = "ok" if signed is not None else "error"
         event = replace(identity_event, event=REST_SSO, outcome=outcome, at=instance.clock(), flow=REST_SSO,
-                        detail=_detail(trail, failure, prepared))
+                        detail=_detail(trail, failure))
         metrics.logins.labels(biller.name, REST_SSO, outcome).inc()
         await offload(audit.record, instance.store, event)
     return cloud_sso_page(

@@ -253,6 +253,8 @@ class RemoteAuthClient:
             )
         message, data = self._envelope(answer, operation)
         if message != self._wire.success_message:
+            for secret in self._credentials.secrets():  # IC's words go to the payer and the audit trail
+                message = message.replace(secret, "***")
             raise ICRejected(f"Invoice Cloud answered: {message}", operation=operation, ic_message=message)
         if answer.status_code >= 300:
             raise ICUnexpectedAnswer(f"HTTP {answer.status_code} with {self._f['message']} "

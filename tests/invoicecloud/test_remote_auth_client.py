@@ -120,6 +120,12 @@ def test_ic_s_message_is_kept_as_its_words() -> None:
     assert raised.value.ic_message == "Email already registered to another user"
 
 
+def test_ic_s_message_never_carries_the_billers_keys_back() -> None:
+    with pytest.raises(ICRejected) as raised:
+        _call(lambda request: httpx.Response(200, json={"Message": "Bad key key-123 for wsk-456"}))
+    assert raised.value.ic_message == "Bad key *** for ***" and "key-123" not in raised.value.detail
+
+
 def test_a_wire_format_refuses_unknown_operations_and_fields() -> None:
     with pytest.raises(ValueError, match="unknown operation 'lookup'"):
         WireFormat(paths={"lookup": "x"})
