@@ -79,9 +79,9 @@ def _redeem(instance: Instance, request: Request) -> Response | tuple[rest_sso.R
     except (TicketError, NotFound) as exc:
         _refuse(instance, exc, now=now, ip=ip)
     launch = _launch_of(biller, ticket.payload, partner=partner)
-    relay = launch_relay_state(instance.settings, biller, launch)  # before the ticket is spent
-    identity = identity_of(launch)
     rest = biller.sso_method == "rest"
+    relay = None if rest else launch_relay_state(instance.settings, biller, launch)  # before the ticket is spent
+    identity = identity_of(launch)
     consumed = audit.login_event(audit.TICKET_CONSUMED, at=now, outcome="ok", identity=identity,
                                  sp=biller.sp_entity_id, flow=rest_sso.REST_SSO if rest else launch.flow, client_ip=ip)
     prepared = None
