@@ -64,7 +64,7 @@ class IcFieldError(ValueError):
 
 
 # --- the API ------------------------------------------------------------------------------------------
-def _presented_key(header: str) -> str | None:
+def presented_key(header: str) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -171,7 +171,7 @@ def _answer(message: str, status: int = 200, data: Any = None) -> JSONResponse:
 
 def _create_page(instance: Instance, header: str, raw: bytes) -> tuple[str, Any]:
     """("ok", (url, delayed)) | ("failure", kind) | ("error", (status, message))."""
-    presented = _presented_key(header)
+    presented = presented_key(header)
     biller = biller_for_key(instance, presented) if presented else None
     if biller is None:
         return "error", (401, "Authorization has been denied for this request.")

@@ -1,11 +1,12 @@
 """The simulator's Invoice Cloud side of Cloud SSO Connect over REST, speaking the configured wire format.
 
-Served under ``/simulator`` (a simulator biller's ``ic_api_base``, as for CPV2): the four Remote
-Authentication operations at ``[invoicecloud.remote_auth] paths``, with its auth style and field
-names, so the bridge's client and this stand-in always agree on the same (assumed) defaults, and a
-changed wire format is exercised on both sides. Then IC's Cloud SSO page at ``sso_page``: it redeems
-the token once and shows what IC would show (the account, the page for the RedirectID, the biller's
-CSS, ViewMode 1 inside the portal's frame, and "Sign out and Return to <SiteName>" linking ReturnUrl).
+Served under ``/simulator`` (a simulator biller's ``ic_api_base``, as for CPV2, and knowing billers by
+the same issued API keys): the four Remote Authentication operations at ``[invoicecloud.remote_auth]
+paths``, with its auth style and field names, so the bridge's client and this stand-in always agree on
+the same (assumed) defaults, and a changed wire format is exercised on both sides. Then IC's Cloud SSO
+page at ``sso_page``: it redeems the token once and shows what IC would show (the account, the page for
+the RedirectID, the biller's CSS, ViewMode 1 inside the portal's frame, and "Sign out and Return to
+<SiteName>" linking ReturnUrl).
 
 ``/simulator/ic`` itself lists the records and queues faults for the next calls (dev only, like the
 whole simulator).
@@ -14,8 +15,6 @@ whole simulator).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from bridge.invoicecloud import credentials
 from bridge.invoicecloud.links import deep_link_page, resolve_view_mode
 from bridge.invoicecloud.remote_auth import OPERATIONS, WireFormat
 from bridge.secrets_at_rest import SecretUnavailable
+from bridge.simulator.cpv2 import biller_for_key, presented_key
 from bridge.simulator.ic_state import FAULTS, ICState, TokenGrant
 from bridge.simulator.sp import PREFIX
 from bridge.web.offload import in_thread
@@ -74,29 +74,23 @@ def _revealed(biller: Biller, field: str, instance: Instance) -> str | None:
 
 
 def _caller(instance: Instance, request: Request, body: dict[str, Any]) -> Biller:
-    """The biller whose credentials the call carries, as IC would tell: the API key, or BillerGUID + key."""
+    """The biller whose credentials the call carries, as IC would tell: the API key this simulated IC issued
+    to it (as for CPV2), or, in the web-service-key style, BillerGUID with the biller's web service key."""
     wire = _wire(instance)
-    unauthorized = _Refused(_answer(wire, "Unauthorized", status=401))
-    billers = [biller_from_record(record) for record in instance.store.list_billers()]
     if wire.auth == "web-service-key":
         guid = str(body.get(wire.fields["biller_guid"], "")).lower()
         presented = str(body.get(wire.fields["web_service_key"], ""))
-        field = credentials.WEB_SERVICE_KEY
-        candidates = [b for b in billers if b.biller_guid == guid]
-    else:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode() if scheme.lower() == "basic" else ""
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        presented = decoded.removesuffix(":")  # public clients encode the key alone, some "key:"
-        field = credentials.API_KEY
-        candidates = billers
-    for biller in candidates:
-        expected = _revealed(biller, field, instance)
-        if presented and expected and hmac.compare_digest(expected, presented):
+        record = instance.store.get_biller_by_guid(guid) if guid else None
+        biller = biller_from_record(record) if record else None
+        expected = _revealed(biller, credentials.WEB_SERVICE_KEY, instance) if biller else None
+        if biller is not None and presented and expected and hmac.compare_digest(expected, presented):
             return biller
-    raise unauthorized
+    else:
+        key = presented_key(request.headers.get("authorization", ""))
+        found = biller_for_key(instance, key) if key else None
+        if found is not None:
+            return found
+    raise _Refused(_answer(wire, "Unauthorized", status=401))
 
 
 def _text(body: dict[str, Any], wire: WireFormat, name: str) -> str:

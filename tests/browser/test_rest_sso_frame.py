@@ -23,6 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.config import load_settings
+from bridge.simulator.cpv2 import simulator_api_key
+
 from .checks import DESKTOP, PHONE, assert_accessible, assert_fits
 from .conftest import BRIDGE, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Served, free_port
 from .cross_site import BRIDGE_HOST, TlsPortal, launch_profile, make_tls, serve_portal, start_tls_bridge
@@ -91,10 +94,12 @@ def rest_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -
 def _rest_biller(rig: RestRig, name: str) -> str:
     rig.portal.pages["/home"] = ('<!DOCTYPE html><html lang="en"><head><title>Home</title></head>'
                                  '<body><h1 id="home">City Water home</h1></body></html>')
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    settings = load_settings(rig.bridge.config)  # the simulated IC issued this biller its API key
     added = rig.bridge.cli(
-        "billers", "add", name, "--biller-guid", str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+        "billers", "add", name, "--biller-guid", guid,
         "--sp", f"{rig.bridge.base_url}/simulator/metadata", "--portal-origin", rig.portal.origin,
-        "--sso-method", "rest", "--rest-login-type-id", "5", "--ic-api-key", "sim-ic-key-" + name,
+        "--sso-method", "rest", "--rest-login-type-id", "5", "--ic-api-key", simulator_api_key(settings, guid),
         "--ic-api-base", rig.ic_api_base, "--css-url", rig.css_url,
         "--return-url", f"{rig.portal.origin}/home", "--return-site-name", "City Water",
     )

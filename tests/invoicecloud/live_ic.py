@@ -27,6 +27,7 @@ from bridge.billers import SIMULATOR_SP_PATH, Biller, get_biller, issue_api_key,
 from bridge.config import Settings, load_settings
 from bridge.instance import init_instance
 from bridge.invoicecloud import credentials
+from bridge.simulator.cpv2 import simulator_api_key
 from bridge.simulator.ic_state import ICState
 from bridge.simulator.remote_auth import API_BASE, IC_PREFIX, STATE_FILE
 from bridge.store import open_store
@@ -55,11 +56,13 @@ class LiveBridge:
         return ICState(self.settings.path(STATE_FILE))
 
     def add_rest_biller(self, **options: Any) -> tuple[Biller, str]:
-        """A REST biller bound to the simulator, with a fresh IC API key; returns it and its partner API key."""
+        """A REST biller bound to the simulator, holding the IC API key the simulator issued it (``ic_key``
+        overrides it, ``""`` leaves none); returns the biller and its partner API key."""
         name = options.pop("name", None) or f"rest-{secrets.token_hex(3)}"
-        ic_key = options.pop("ic_key", secrets.token_urlsafe(24))
+        guid = str(uuid.uuid4())
+        ic_key = options.pop("ic_key", simulator_api_key(self.settings, guid))  # the key the simulated IC issued
         biller = Biller(
-            name=name, biller_guid=str(uuid.uuid4()), sp_entity_id=self.base_url + SIMULATOR_SP_PATH,
+            name=name, biller_guid=guid, sp_entity_id=self.base_url + SIMULATOR_SP_PATH,
             link_base=self.base_url + "/simulator/saml", ic_api_base=self.base_url + API_BASE,
             sso_method="rest", css_url=self.base_url + "/simulator/portal.css",
             return_url="http://127.0.0.1:9/portal/home", return_site_name="City Water", **options,

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.simulator.cpv2 import simulator_api_key
+
 from .live_ic import LiveBridge, serve_live
 
 ACCOUNT = "101Invoice"
@@ -164,8 +166,8 @@ def test_metrics_count_ic_calls_by_operation_and_outcome_with_a_latency_histogra
 
 
 def test_the_token_never_reaches_the_log_or_the_audit_trail(live: LiveBridge) -> None:
-    ic_key = "ic-key-" + "k" * 20
-    biller, key = live.add_rest_biller(name="token-watch", ic_key=ic_key)
+    biller, key = live.add_rest_biller(name="token-watch")
+    ic_key = simulator_api_key(live.settings, biller.biller_guid)
     first, page = live.open(live.launch_url(biller.name, key))
     _landed(page)
     found = re.search(r'name="RemoteAuthenticationToken" value="([^"]+)"', first.text)
@@ -247,3 +249,10 @@ def test_the_simulators_records_page_lists_the_accounts_and_refuses_an_unknown_f
     refused = httpx.post(f"{live.base_url}/simulator/ic/faults", data={"operation": "nope", "kind": "timeout"},
                          timeout=10)
     assert refused.status_code == 400 and "operation: one of retrieve_users" in refused.text
+
+
+def test_an_ic_api_key_the_simulated_ic_never_issued_is_refused_as_ic_would(live: LiveBridge) -> None:
+    biller, key = live.add_rest_biller(ic_key="a-key-ic-never-issued")
+    first, page = live.open(live.launch_url(biller.name, key))
+    assert page is None and first.status_code == 502 and "ic_credentials_refused" in first.text
+    assert "failed at retrieve_users: ic_credentials_refused" in _detail(live, biller.name)
