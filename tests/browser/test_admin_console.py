@@ -52,11 +52,15 @@ def admin(admin_pages) -> Any:
     return admin_pages["desktop"]
 
 
-def reauthenticate_if_asked(page: Any, served: Any) -> None:
-    """Password-equivalent actions ask for the token again once the sign-in is older than admin.reauth_window
-    (this module's pages signed in when it started)."""
+def confirm(page: Any, served: Any, typed: str | None = None) -> Any:
+    """Fill a confirmation page and submit it: the typed name, and the admin token where the page asks for it
+    again (password-equivalent actions, once the sign-in is older than admin.reauth_window: this module's pages
+    signed in when it started)."""
+    if typed is not None:
+        page.fill("#typed", typed)
     if page.locator("#reauth-secret").count():
         page.fill("#reauth-secret", served.init["admin_token"])
+    return submit(page, "#confirm")
 
 
 def submit(page: Any, selector: str) -> Any:
@@ -224,9 +228,7 @@ def test_rotating_an_api_key_redirects_and_a_reload_does_not_rotate_again(admin,
     add_biller(admin, served, "prg-rotate")
     admin.goto(f"{served.base_url}/admin/billers/prg-rotate")
     admin.click("#rotate-key")
-    admin.fill("#typed", "prg-rotate")
-    reauthenticate_if_asked(admin, served)
-    assert submit(admin, "#confirm").status == 303
+    assert confirm(admin, served, "prg-rotate").status == 303
     rotated = admin.inner_text("#api-key")
     for _ in range(2):
         admin.reload()
@@ -256,13 +258,10 @@ def test_key_moves_redirect_and_a_reload_repeats_none(admin, served):
     admin.reload()
     assert admin.locator("#key-error").count() == 0 and keys_in_state(admin, served)[kid] == "pending"
     admin.click(f"#retire-{kid}")
-    admin.fill("#typed", kid)
-    assert submit(admin, "#confirm").status == 303
+    assert confirm(admin, served, kid).status == 303
     admin.reload()
     admin.click(f"#purge-{kid}")
-    admin.fill("#typed", kid)
-    reauthenticate_if_asked(admin, served)
-    assert submit(admin, "#confirm").status == 303
+    assert confirm(admin, served, kid).status == 303
     assert f"Key {kid} and its files were deleted." in admin.inner_text("#result-message")
     admin.reload()
     assert admin.locator("#result").count() == 0 and keys_in_state(admin, served) == before
@@ -271,9 +270,7 @@ def test_key_moves_redirect_and_a_reload_repeats_none(admin, served):
 def test_removing_a_biller_redirects_and_a_reload_is_harmless(admin, served):
     key = add_biller(admin, served, "prg-remove")
     admin.goto(f"{served.base_url}/admin/billers/prg-remove/remove")
-    admin.fill("#typed", "prg-remove")
-    reauthenticate_if_asked(admin, served)
-    assert submit(admin, "#confirm").status == 303
+    assert confirm(admin, served, "prg-remove").status == 303
     assert admin.inner_text("#result-message") == "Biller prg-remove removed; 1 API key(s) revoked."
     admin.reload()
     assert admin.locator("#result").count() == 0 and admin.locator('tr[data-biller="prg-remove"]').count() == 0
@@ -287,8 +284,7 @@ def test_rotate_asks_and_a_wrong_name_changes_nothing(admin, served):
     admin.click("#rotate-key")
     assert admin.url.endswith("/admin/billers/ask-rotate/rotate-key")  # a page that asks, not the action
     assert api_key_works(served, "ask-rotate", key)
-    admin.fill("#typed", "ask-rotat")
-    assert submit(admin, "#confirm").status == 400
+    assert confirm(admin, served, "ask-rotat").status == 400
     assert "nothing was changed" in admin.inner_text("#confirm-error")
     admin.click("#cancel")
     assert api_key_works(served, "ask-rotate", key)
@@ -298,8 +294,7 @@ def test_remove_asks_and_a_wrong_name_changes_nothing(admin, served):
     add_biller(admin, served, "ask-remove")
     admin.goto(f"{served.base_url}/admin/billers/ask-remove")
     admin.click("#remove-biller")
-    admin.fill("#typed", "demo")
-    assert submit(admin, "#confirm").status == 400
+    assert confirm(admin, served, "demo").status == 400
     admin.goto(f"{served.base_url}/admin/billers")
     assert admin.locator('tr[data-biller="ask-remove"]').count() == 1
 
@@ -317,14 +312,10 @@ def test_key_actions_ask_first(admin, served, action):
         assert admin.locator("#typed").count() == 0  # asks, without typing: the key can be replaced again
         admin.click("#cancel")
     else:
-        admin.fill("#typed", "0" * 16)
-        assert submit(admin, "#confirm").status == 400
+        assert confirm(admin, served, "0" * 16).status == 400
     assert keys_in_state(admin, served)[kid] == ("pending" if action == "activate" else "generated")
     admin.goto(f"{served.base_url}/admin/keys/retire?kid={kid}")  # tidy up: keep the module's key list small
-    admin.fill("#typed", kid)
-    submit(admin, "#confirm")
+    confirm(admin, served, kid)
     admin.goto(f"{served.base_url}/admin/keys/purge?kid={kid}")
-    admin.fill("#typed", kid)
-    reauthenticate_if_asked(admin, served)
-    submit(admin, "#confirm")
+    confirm(admin, served, kid)
     assert keys_in_state(admin, served) == before
