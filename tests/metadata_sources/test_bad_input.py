@@ -129,7 +129,7 @@ def test_a_slow_server_is_abandoned_at_the_timeout(tmp_path, clock, metadata_ser
 def test_a_trickling_server_is_abandoned_at_the_timeout(tmp_path, clock, metadata_server, caplog):
     metadata_server.serve(sp_metadata(acs=GOOD_ACS))
     sources, _ = _trusting(tmp_path, clock, metadata_server)
-    metadata_server.serve(sp_metadata(acs=NEW_ACS), drip=0.25)  # each piece in time, the whole too slow (2.5 s)
+    metadata_server.serve(sp_metadata(acs=NEW_ACS), drip=0.5)  # each piece in time, the whole too slow (5 s)
     caplog.clear()
     started = time.monotonic()
     sources.tick()
