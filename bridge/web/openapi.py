@@ -36,7 +36,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             "flow": {"type": "string", "enum": ["sp-initiated", "idp-initiated"]},
         },
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "SAML identity bridge partner API", "version": "1"},
         "servers": [{"url": base_url}],
@@ -83,3 +83,41 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             }
         },
     }
+    _add_payments(document)
+    return document
+
+
+def _add_payments(document: dict[str, Any]) -> None:
+    """``/api/v1/payments`` (docs/payments.md); the request schema is the validating model's own."""
+    from bridge.payments.models import PaymentCreate
+
+    schema = PaymentCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    document["components"]["schemas"].update({"PaymentCreate": schema, **schema.pop("$defs", {})})
+    created = {"type": "object", "required": ["payment_id", "url", "created_at"], "properties": {
+        "payment_id": {"type": "string"}, "url": {"type": "string", "format": "uri"},
+        "created_at": {"type": "string", "format": "date-time"}}}
+    shared = {"401": _error("Missing or invalid API key"), "429": _error("Rate limited (see Retry-After)"),
+              "503": _error("The bridge's store is unavailable")}
+    document["paths"]["/api/v1/payments"] = {"post": {
+        "summary": "Ask Invoice Cloud (Cloud Payments V2) for a payment page with the biller's IC API key",
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                        "description": "A retry with the same key and body returns the first answer (24 h)"}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/PaymentCreate"}}}},
+        "responses": {
+            "201": {"description": "Payment page created", "content": {"application/json": {"schema": created}}},
+            "400": _error("A field is invalid (the detail names it), or the body is not JSON"),
+            "403": _error("The API key is not for this biller"), "404": _error("Unknown biller"),
+            "409": _error("ic_not_configured, or idempotency_in_progress"),
+            "422": _error("idempotency_key_reused: the same key with another body"),
+            "502": _error("ic_rejected (IC's message) or ic_unavailable"),
+            "504": _error("ic_unavailable: IC did not answer in time"), **shared,
+        },
+    }}
+    document["paths"]["/api/v1/payments/{payment_id}"] = {"get": {
+        "summary": "A payment's state (requested, approved, declined), its PostBacks and webhook deliveries",
+        "parameters": [{"name": "payment_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The payment"}, "404": _error("No such payment for this key"),
+                      **shared},
+    }}

@@ -78,7 +78,7 @@ def test_an_iso_date_that_does_not_exist_is_refused(live: LiveBridge) -> None:
 
 def test_an_unknown_field_is_refused_by_name(live: LiveBridge) -> None:
     answer = live.create_payment(allow_paypal=True)
-    assert answer.status_code == 400 and answer.json()["detail"] == "allow_paypal: is not a known field"
+    assert answer.status_code == 400 and answer.json()["detail"] == "allow_paypal: unknown field"
 
 
 def test_without_a_bearer_key_it_is_401(live: LiveBridge) -> None:
@@ -115,3 +115,27 @@ def test_amounts_are_decimal_end_to_end(live: LiveBridge) -> None:
     payment_id = live.create_payment(customers=[{**CUSTOMER, "invoices": [{**INVOICE, "balance_due": 19.99}]}])
     record = PaymentStore(live.instance.store).get_payment(payment_id.json()["payment_id"])  # type: ignore[arg-type]
     assert record is not None and record.amount == Decimal("19.99") and isinstance(record.amount, Decimal)
+
+
+def test_a_repeated_key_is_refused_as_everywhere_in_the_api(live: LiveBridge) -> None:
+    raw = b'{"biller": "demo", "biller": "other", "customers": [{"account_number": "101Invoice"}]}'
+    answer = live.http.post(f"{live.base_url}/api/v1/payments", content=raw,
+                            headers={"Authorization": f"Bearer {live.init.api_key}",
+                                     "Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["detail"].startswith("biller: appears more than once")
+
+
+def test_json_numbers_reach_the_model_as_decimals_never_floats() -> None:
+    from bridge.payments.models import parse_payment
+
+    payment = parse_payment(b'{"biller": "demo", "customers": [{"account_number": "a", "invoices": '
+                            b'[{"invoice_number": "x", "balance_due": 9999999.99}]}]}')
+    assert payment.customers[0].invoices[0].balance_due == Decimal("9999999.99")
+
+
+def test_the_openapi_document_describes_payments_from_the_validating_model(live: LiveBridge) -> None:
+    document = live.http.get(f"{live.base_url}/api/v1/openapi.json").json()
+    assert {"/api/v1/payments", "/api/v1/payments/{payment_id}"} <= set(document["paths"])
+    schema = document["components"]["schemas"]["PaymentCreate"]
+    assert set(schema["required"]) == {"biller", "customers"} and schema["additionalProperties"] is False
+    assert "balance_due" in document["components"]["schemas"]["Invoice"]["required"]
