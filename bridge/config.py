@@ -300,6 +300,8 @@ class PaymentSettings(_Section):
     max_attempts: int = Field(default=15, ge=1, le=100)  # then the event waits for an admin's retry
     poll_interval: float = Field(default=1.0, gt=0, le=60)  # seconds between a node's looks for due events
     postback_timezone: str = "America/New_York"  # IC's PostBack times without an offset are in this zone
+    # PostBacks accepted per minute from one address: IC posts every biller's from a few servers, so high.
+    postbacks_per_minute_per_ip: int = Field(default=6000, ge=1)
 
     @field_validator("postback_timezone")
     @classmethod

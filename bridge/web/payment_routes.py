@@ -68,7 +68,7 @@ async def get_payment(request: Request) -> Response:
 
 
 def _receive(instance: Instance, token: str, fields: dict[str, str], ip: str | None) -> str:
-    instance.limiter.enforce(f"postback-ip:{ip or 'unknown'}", instance.settings.limits.sso_per_minute_per_ip,
+    instance.limiter.enforce(f"postback-ip:{ip or 'unknown'}", instance.settings.payments.postbacks_per_minute_per_ip,
                              what="PostBacks from this address")
     return postbacks.receive(payments_of(instance), token, fields, client_ip=ip)
 

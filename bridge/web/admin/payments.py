@@ -38,8 +38,8 @@ def _store(instance: Instance) -> PaymentStore:
 def _overview(instance: Instance, biller: str | None) -> dict[str, Any]:
     store = _store(instance)
     payments = [payment_json(store, record) for record in store.list_payments(biller=biller, limit=LISTED)]
-    refused = [e for e in instance.store.audit_events(limit=500) if e.event == POSTBACK_REFUSED]
-    return {"payments": payments, "refused": list(reversed(refused))[:REFUSALS_SHOWN], "biller": biller}
+    refused = instance.store.audit_events(event=POSTBACK_REFUSED, limit=REFUSALS_SHOWN)
+    return {"payments": payments, "refused": list(reversed(refused)), "biller": biller}
 
 
 @admin_page
