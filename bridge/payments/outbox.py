@@ -1,6 +1,6 @@
 """Delivering payment events to the partner's webhook: at least once, from the store, from any node.
 
-Every node runs one worker thread (started by the housekeeping job ``outbox_job``). It leases the
+Every node runs one delivery thread (kept running by the housekeeping job ``outbox_job``). It leases the
 oldest due event in the store (bridge.payments.store: a conditional UPDATE, so one delivery of an
 event is in flight across all nodes), POSTs it signed (bridge.payments.webhooks), records the
 attempt and releases the lease. A 2xx is delivered; anything else is retried after
@@ -34,7 +34,7 @@ from bridge.payments.store import DELIVERED, GAVE_UP, PENDING, WebhookAttempt, W
 log = logging.getLogger("bridge.payments")
 LEASE_MARGIN = 30  # seconds past the delivery timeout before another node may take the event
 MAX_ERROR = 200
-STORE_DOWN_WAIT = 10.0  # seconds between passes while the store cannot answer
+IDLE_EXIT = 30.0  # seconds without work before a node's delivery thread ends (housekeeping restarts it)
 _jitter = random.SystemRandom()
 
 
@@ -129,20 +129,25 @@ def outbox_of(instance: Instance) -> Outbox:
 
 
 def _run(instance: Instance, outbox: Outbox) -> None:
+    """Delivery passes every ``poll_interval`` (at once when a PostBack wakes it). The thread ends after
+    ``IDLE_EXIT`` seconds with nothing to deliver, or when the store fails: the housekeeping job starts
+    it again on its next pass (every few seconds), so a stopped app or a closed store leaves no thread."""
     wake = outbox.payments.wake
     interval = instance.settings.payments.poll_interval
-    while True:
-        wait = interval
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < IDLE_EXIT:
         try:
-            outbox.deliver_due()
-        except StoreUnavailable as exc:  # fail closed, keep the worker, look again less often
+            if outbox.deliver_due():
+                idle_since = time.monotonic()
+        except StoreUnavailable as exc:
             log.warning("webhook outbox: store unavailable: %s", exc.detail)
-            wait = max(interval, STORE_DOWN_WAIT)
+            return
         except Exception:
             log.exception("webhook outbox: delivery pass failed")
-            wait = max(interval, STORE_DOWN_WAIT)
-        wake.wait(wait)
-        wake.clear()
+            return
+        if wake.wait(interval):
+            wake.clear()
+            idle_since = time.monotonic()
 
 
 def start_worker(instance: Instance) -> None:
