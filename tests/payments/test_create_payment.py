@@ -78,7 +78,7 @@ def test_an_iso_date_that_does_not_exist_is_refused(live: LiveBridge) -> None:
 
 def test_an_unknown_field_is_refused_by_name(live: LiveBridge) -> None:
     answer = live.create_payment(allow_paypal=True)
-    assert answer.status_code == 400 and answer.json()["detail"] == "allow_paypal: unknown field"
+    assert answer.status_code == 400 and answer.json()["detail"] == "allow_paypal: is not a known field"
 
 
 def test_without_a_bearer_key_it_is_401(live: LiveBridge) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scaleout.conftest import BRIDGE, start_node, wait_ready
+from scaleout.conftest import BRIDGE, Node, start_node
 from store_backends import store_url
 
 from bridge.clock import utcnow
@@ -22,6 +22,7 @@ from bridge.store import open_store_url
 from .conftest import CUSTOMER, free_port, serve_webhook, tune_config
 
 pytestmark = pytest.mark.slow
+START_TIMEOUT = 90.0  # a node's start (imports, migrations, key load) is slow on a loaded CI machine
 OUTBOX = """
 [payments]
 retry_base = 1
@@ -29,6 +30,19 @@ retry_max = 2
 max_attempts = 50
 poll_interval = 0.2
 """
+
+
+def wait_ready(node: Node) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        assert node.process.poll() is None, f"node {node.name} exited: {node.log.read_text()[-2000:]}"
+        try:
+            if httpx.get(f"{node.url}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"node {node.name} not ready after {START_TIMEOUT}s: {node.log.read_text()[-2000:]}")
 
 
 def _configure(config: Path, hook_port: int) -> None:
