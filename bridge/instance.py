@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +32,14 @@ from bridge.errors import ConfigError
 from bridge.fetch_log import FetchLog
 from bridge.idp import METADATA_PATH, SSO_PATH, IdentityProvider
 from bridge.invoicecloud import credentials
-from bridge.keys.material import generate_key_files
+from bridge.keys.lifecycle import add_signing_key, key_jobs
 from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
 from bridge.ratelimit import RateLimiter
 from bridge.store import STORE_SCHEMES, display_url, open_store, open_store_url
-from bridge.store.base import KeyRecord, Store
+from bridge.store.base import Store
 from bridge.store.sqlite import sqlite_path
-from bridge.trust.metadata_sources import MetadataSources
+from bridge.trust.metadata_sources import MetadataSources, RefreshJob
 from bridge.trust.service_providers import ServiceProviderRegistry
 
 DEMO_BILLER = "demo"
@@ -99,15 +101,28 @@ def open_instance(
         new_id=new_id,
         extras=extras,
     )
+    # Background jobs take the services they use (the housekeeping loop calls each with no argument).
+    readiness: dict[str, str] = extras.setdefault("readiness_problems", {})
+    jobs: list[Callable[[], None]] = extras.setdefault("jobs", [])
     if sources is not None:
-        sources.attach(instance)
-    from bridge.keys.lifecycle import key_jobs  # it builds on this module (add_signing_key)
+        sources.metrics = instance.metrics
+        extras["metadata_sources"] = sources
+        jobs.append(RefreshJob(sources, readiness))
+    jobs.extend(key_jobs(store, settings, keyring, clock=clock))
+    from bridge.payments.outbox import payment_jobs  # the webhook outbox's worker (it builds on Instance)
 
-    instance.extras.setdefault("jobs", []).extend(key_jobs(settings))
-    from bridge.payments.outbox import payment_jobs  # the webhook outbox's worker (it builds on Instance too)
-
-    instance.extras["jobs"].extend(payment_jobs())
+    jobs.extend(_bound(job, instance) for job in payment_jobs())
     return instance
+
+
+def _bound(job: Callable[[Instance], None], instance: Instance) -> Callable[[], None]:
+    """A job that still takes the whole instance, bound to it here (its name kept for the logs)."""
+
+    @wraps(job)
+    def bound() -> None:
+        job(instance)
+
+    return bound
 
 
 def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyring: KeyRing, *, now: datetime) -> Any:
@@ -118,38 +133,6 @@ def _add_simulator(settings: Settings, registry: ServiceProviderRegistry, keyrin
     if registry.find(simulator.entity_id) is None:
         registry.replace([*registry, simulator.service_provider()])
     return simulator
-
-
-def add_signing_key(
-    store: Store, settings: Settings, *, now: datetime, state: str, size: int | None = None,
-    validity_days: int | None = None, ring: str = "", common_name: str | None = None,
-) -> KeyRecord:
-    """Generate a key pair in the instance's certs folder and record it in ``state`` (size/validity: keys.*).
-
-    ``ring``: the deployment's ("") or a biller's own (bridge.keys.ring); ``common_name``: the entity ID
-    the ring's metadata names (default: the deployment's)."""
-    directory = settings.path(settings.keys.dir)
-    key_path, _cert_path, cert = generate_key_files(
-        directory,
-        size=size or settings.keys.size,
-        validity_days=validity_days or settings.keys.validity_days,
-        common_name=common_name or settings.idp.resolved_entity_id,
-        now=now,
-        passphrase=settings.keys.passphrase,
-    )
-    relative = key_path.relative_to(settings.base_dir) if key_path.is_relative_to(settings.base_dir) else key_path
-    record = KeyRecord(
-        kid=cert.kid,
-        state=state,
-        cert_pem=cert.pem,
-        key_path=str(relative),
-        created_at=now,
-        published_at=now if state != "generated" else None,
-        activated_at=now if state == ACTIVE else None,
-        ring=ring,
-    )
-    store.add_key(record)
-    return record
 
 
 def _toml_string(value: str) -> str:

@@ -13,7 +13,7 @@ def test_a_failing_step_does_not_stop_the_others(sqlite_bridge, caplog):
         raise ConfigError("certs/x.key: cannot read the private key file")
 
     sqlite_bridge.instance.keyring.refresh = broken_refresh  # a node whose new key file will not load
-    sqlite_bridge.instance.extras["jobs"] = [lambda instance: ran.append("job")]
+    sqlite_bridge.instance.extras["jobs"] = [lambda: ran.append("job")]
     housekeeping(sqlite_bridge.instance, last_purge=[0.0])
     assert ran == ["job"]
     assert "key refresh: certs/x.key" in caplog.text

@@ -1,4 +1,5 @@
-"""``icbridge sp list|show|refresh``: the trusted service providers, where their metadata comes from, refreshing it.
+"""``icbridge sp list|show|refresh|reload``: the trusted service providers, where their metadata comes from,
+refreshing it (URL sources) and re-reading it (metadata files).
 
 ``list`` and ``show`` read the local sources and the cached copies of URL sources (no network);
 refresh times come from the status files the running bridge writes beside its cached copies.
@@ -43,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config(refresh)
     add_json(refresh)
     refresh.set_defaults(func=cmd_refresh)
+
+    reload = sp.add_parser("reload", help="read the metadata files now; running bridges on this node follow within "
+                                          "seconds (as on SIGHUP)")
+    add_config(reload)
+    add_json(reload)
+    reload.set_defaults(func=cmd_reload)
 
 
 def _sources(args: argparse.Namespace) -> MetadataSources:
@@ -177,3 +184,22 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         if not result.ok:
             print(f"icbridge: error: {result.source}: {result.error}", file=sys.stderr)
     return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Local sources only (``refresh`` fetches URLs). A refused file is reported, and a running bridge keeps
+    that file's last good copy; exit 1 when any file is refused."""
+    sources = MetadataSources(settings_from_args(args))
+    results = sources.reload_local()
+    refused = sources.file_problems()
+    rows = [{"source": r.source, "ok": r.ok, "error": r.error, "entity_ids": list(r.entity_ids)} for r in results]
+    lines = [f"{r.source}: {_outcome(r.ok, r.entity_ids)}" for r in results]
+    lines += [f"refused: {problem}" for problem in refused.values()]
+    ok = all(r.ok for r in results) and not refused
+    emit(args, {"reloaded": rows, "refused_files": refused, "ok": ok}, "\n".join(lines))
+    for result in results:
+        if not result.ok:
+            print(f"icbridge: error: {result.source}: {result.error}", file=sys.stderr)
+    for problem in refused.values():
+        print(f"icbridge: error: {problem}", file=sys.stderr)
+    return 0 if ok else 1

@@ -27,23 +27,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bridge import audit
+from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.errors import ConfigError, KeyLifecycleError, NotFound
 from bridge.keys.material import (
     Certificate,
+    generate_key_files,
     load_certificate_file,
     load_signing_key,
     private_key_pem,
     write_private_key,
 )
-from bridge.keys.ring import ACTIVE, DEPLOYMENT_RING, PENDING, PUBLISHED_STATES, RETIRED, RETIRING, ring_label
+from bridge.keys.ring import (
+    ACTIVE,
+    DEPLOYMENT_RING,
+    PENDING,
+    PUBLISHED_STATES,
+    RETIRED,
+    RETIRING,
+    KeyRing,
+    ring_label,
+)
 from bridge.store.base import AuditEvent, KeyRecord, Store
-
-if TYPE_CHECKING:
-    from bridge.instance import Instance
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +170,41 @@ def _relative(settings: Settings, path: Path) -> str:
     return str(path.relative_to(settings.base_dir)) if path.is_relative_to(settings.base_dir) else str(path)
 
 
+def add_signing_key(
+    store: Store, settings: Settings, *, now: datetime, state: str, size: int | None = None,
+    validity_days: int | None = None, ring: str = "", common_name: str | None = None,
+) -> KeyRecord:
+    """Generate a key pair in the instance's certs folder and record it in ``state`` (size/validity: keys.*).
+
+    ``ring``: the deployment's ("") or a biller's own (bridge.keys.ring); ``common_name``: the entity ID
+    the ring's metadata names (default: the deployment's)."""
+    directory = settings.path(settings.keys.dir)
+    key_path, _cert_path, cert = generate_key_files(
+        directory,
+        size=size or settings.keys.size,
+        validity_days=validity_days or settings.keys.validity_days,
+        common_name=common_name or settings.idp.resolved_entity_id,
+        now=now,
+        passphrase=settings.keys.passphrase,
+    )
+    relative = key_path.relative_to(settings.base_dir) if key_path.is_relative_to(settings.base_dir) else key_path
+    record = KeyRecord(
+        kid=cert.kid,
+        state=state,
+        cert_pem=cert.pem,
+        key_path=str(relative),
+        created_at=now,
+        published_at=now if state != GENERATED else None,
+        activated_at=now if state == ACTIVE else None,
+        ring=ring,
+    )
+    store.add_key(record)
+    return record
+
+
 def generate(store: Store, settings: Settings, *, now: datetime, actor: str, size: int | None = None,
              validity_days: int | None = None, ring: str = DEPLOYMENT_RING) -> KeyRecord:
     """A new key pair in ``keys.dir``, recorded as ``generated`` (not yet published: run ``stage``)."""
-    from bridge.instance import add_signing_key  # bridge.instance builds on this module
-
     if size is not None and (size < 2048 or size % 256):
         raise KeyLifecycleError(f"--size {size}: RSA keys must be at least 2048 bits, in steps of 256")
     if validity_days is not None and validity_days < 1:
@@ -423,7 +461,7 @@ def due_transitions(store: Store, settings: Settings, *, now: datetime) -> list[
     A biller ring's lines start with ``biller NAME:``. A biller ring with no active key of its own
     inherits the deployment's, so it has nothing to rotate until its first key is staged.
     """
-    done = []
+    done: list[str] = []
     for ring in sorted({DEPLOYMENT_RING, *(r.ring for r in store.list_keys())}):
         prefix = f"biller {ring}: " if ring else ""
         done.extend(prefix + line for line in _due_in_ring(store, settings, now=now, ring=ring))
@@ -509,40 +547,42 @@ def expiry_warnings(store: Store, settings: Settings, *, now: datetime) -> list[
 class _Periodic:
     """A background-loop job (called every few seconds) that does its work once per ``interval``."""
 
-    def __init__(self, name: str, interval: int, work: Callable[[Instance], None]) -> None:
-        self.name, self.interval, self.work = name, interval, work
+    def __init__(self, name: str, interval: int, work: Callable[[], None], clock: Clock) -> None:
+        self.name, self.interval, self.work, self.clock = name, interval, work, clock
         self.last_run: datetime | None = None
 
-    def __call__(self, instance: Instance) -> None:
-        now = instance.clock()
+    def __call__(self) -> None:
+        now = self.clock()
         if self.last_run is not None and now - self.last_run < timedelta(seconds=self.interval):
             return
         self.last_run = now
-        self.work(instance)
+        self.work()
 
     def __repr__(self) -> str:
         return f"<job {self.name} every {self.interval}s>"
 
 
-def rotation_job(instance: Instance) -> None:
+def rotation_job(store: Store, settings: Settings, keyring: KeyRing, *, now: datetime) -> None:
     """One scheduled-rotation pass; a refusal (e.g. a missing key file) is logged, and retried next check."""
     try:
-        for line in due_transitions(instance.store, instance.settings, now=instance.clock()):
+        for line in due_transitions(store, settings, now=now):
             log.warning("scheduled rotation: %s", line)
     except (KeyLifecycleError, ConfigError, NotFound) as exc:
         log.error("scheduled rotation: %s", exc.detail)
-    instance.keyring.refresh()
+    keyring.refresh()
 
 
-def expiry_warning_job(instance: Instance) -> None:
-    for line in expiry_warnings(instance.store, instance.settings, now=instance.clock()):
+def expiry_warning_job(store: Store, settings: Settings, *, now: datetime) -> None:
+    for line in expiry_warnings(store, settings, now=now):
         log.warning("key expiry: %s", line)
 
 
-def key_jobs(settings: Settings) -> list[Callable[[Instance], None]]:
+def key_jobs(store: Store, settings: Settings, keyring: KeyRing, *, clock: Clock) -> list[Callable[[], None]]:
     """The jobs open_instance registers: the daily expiry warning, and rotation when ``rotation.enabled``."""
-    jobs: list[Callable[[Instance], None]] = [_Periodic("key-expiry-warning", 86400, expiry_warning_job)]
+    jobs: list[Callable[[], None]] = [
+        _Periodic("key-expiry-warning", 86400, lambda: expiry_warning_job(store, settings, now=clock()), clock),
+    ]
     if settings.rotation.enabled:
-        jobs.append(_Periodic("key-rotation", settings.rotation.check_interval, rotation_job))
+        jobs.append(_Periodic("key-rotation", settings.rotation.check_interval,
+                              lambda: rotation_job(store, settings, keyring, now=clock()), clock))
     return jobs
-

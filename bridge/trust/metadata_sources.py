@@ -1,303 +1,55 @@
-"""Where trusted SP metadata comes from: the ``metadata/`` folder, more files and folders, and URLs.
+"""Keeping trusted SP metadata current: loading every source, refreshing what is due, feeding the registry.
 
-Sources are configured under ``[[metadata.sources]]`` (bridge.config.MetadataSource); the
-instance's ``metadata/`` folder is always one of them. A URL source is fetched with httpx (TLS
-verified, bounded in time and size, at most ``MAX_REDIRECTS`` redirects and only to https),
-parsed with the hardened parser and the metadata XSD (bridge.saml.sp_metadata), held to its
-expected entity IDs (an unexpected SP is dropped, a missing expected one refuses the document),
-and, when a signing certificate is pinned, to the metadata's enveloped signature. Expired
-metadata (``validUntil``, SAML Metadata 2.1) is never used; ``cacheDuration`` brings the next
-refresh forward. Plain http is accepted only for loopback hosts (development and tests), the
-rule of bridge.urls.https_or_loopback.
+The parts live beside this module: where sources come from and what each holds (source_state),
+fetching a URL (fetch), pinned signatures (pinning), checking documents (documents), the cache folder
+(metadata_cache). This module schedules them:
 
-The last good copy of each URL source is written atomically to ``metadata.cache_dir`` with a
-small JSON status file beside it (last and next refresh, last error), so a restart without
-network trusts the same SPs and ``icbridge sp list`` can show the refresh times. A refresh that
-fails keeps the last good copy, logs one line, counts ``bridge_sp_metadata_refreshes_total``
-with ``outcome="failed"``, and reports a readiness problem only once the copy is older than the
-source's ``max_staleness`` (or when there is no usable copy at all). Every change reaches the live
-registry through ServiceProviderRegistry.replace with the union of all sources, so requests in
-flight see the old set or the new one. Each node (each worker) fetches for itself and keeps its
-own cached copy; nothing goes through the store.
+- At start (``load``) every local source is read strictly (a broken file stops the start and
+  ``icbridge check``), URL sources come from their cached copies (no network).
+- The background job (``RefreshJob``, every few seconds on a serving node) drops expired copies,
+  adopts copies another process saved, re-reads a local source whose files changed (added, changed
+  or removed: one stat per file per pass), and refreshes URL sources when due (their interval,
+  ``cacheDuration`` or ``validUntil``). ``icbridge sp reload`` (a marker in the cache folder) and
+  SIGHUP (``request_reload``) make the next pass re-read every local source.
+- A refresh that fails keeps the last good copy, logs one line, counts
+  ``bridge_sp_metadata_refreshes_total{outcome="failed"}`` and is reported by ``problems()``
+  (``/readyz`` detail): a local file at once, a URL source once its copy is older than its
+  ``max_staleness`` (or when it has none). In a folder each file keeps its own last good copy.
+
+Every change reaches the live registry through ServiceProviderRegistry.replace with the union of all
+sources, so requests in flight see the old set or the new one. Each node (each worker) reads and
+fetches for itself; nothing goes through the store.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
-import os
-import re
-import tempfile
 import threading
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
 
 import httpx
-from lxml import etree
 
 from bridge.clock import Clock, utcnow
-from bridge.config import MetadataSource, Settings
-from bridge.errors import ConfigError, NotFound, SamlError, SignatureError
-from bridge.keys.material import Certificate
-from bridge.saml.signing import verify_enveloped
-from bridge.saml.sp_metadata import ServiceProvider, parse_sp_metadata, parse_valid_until
-from bridge.saml.xml import DS, MD, parse_untrusted, text_of
-from bridge.trust.service_providers import METADATA_SUFFIXES, ServiceProviderRegistry, http_acs_allowed
-from bridge.urls import https_or_loopback
+from bridge.config import Settings
+from bridge.errors import ConfigError, NotFound
+from bridge.saml.sp_metadata import ServiceProvider
+from bridge.trust.documents import Copy, accept, expiring_with, merge
+from bridge.trust.fetch import fetch
+from bridge.trust.metadata_cache import CacheFolder, Stamp, iso, parse_iso, stamp
+from bridge.trust.service_providers import ServiceProviderRegistry, http_acs_allowed
+from bridge.trust.source_state import FileState, SourceState, source_states
 
 if TYPE_CHECKING:
-    from bridge.instance import Instance
     from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-MAX_REDIRECTS = 3
 RETRY_AFTER_FAILURE = 60  # seconds; a failed source is tried again this soon (or at its own interval if shorter)
 READINESS_PREFIX = "sp_metadata "
-_ACCEPT = {"Accept": "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"}
-_XS_DURATION = re.compile(
-    r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
-)
-_DURATION_UNITS = (365 * 86400, 30 * 86400, 86400, 3600, 60, 1)  # Y and M approximated: only ever shortens
-
-
-# -- fetching ---------------------------------------------------------------------------------------------
-
-
-def fetch(url: str, *, timeout: float, max_bytes: int, transport: httpx.BaseTransport | None = None) -> bytes:
-    """GET ``url`` and return the body; ConfigError with a one-line reason on any failure.
-
-    TLS is verified; redirects are followed by hand, at most ``MAX_REDIRECTS``, and only to https
-    (to loopback http only when the configured URL is itself loopback http). The body is streamed
-    and the download abandoned past ``max_bytes``; every read is bounded by ``timeout`` and the
-    whole download by the same ``timeout`` once bytes flow.
-    """
-    https_only = urlsplit(url).scheme == "https"
-    deadline = time.monotonic() + timeout
-    current = url
-    try:
-        with httpx.Client(timeout=timeout, verify=True, follow_redirects=False, transport=transport,
-                          headers=_ACCEPT) as client:
-            for _ in range(MAX_REDIRECTS + 1):
-                with client.stream("GET", current) as response:
-                    if response.is_redirect:
-                        current = _redirect_target(current, response.headers["location"], https_only=https_only)
-                        continue
-                    if response.status_code != 200:
-                        raise ConfigError(f"the server answered HTTP {response.status_code}")
-                    return _read_capped(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
-    except httpx.TimeoutException:
-        raise ConfigError(f"no answer within {timeout:g} s") from None
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"cannot fetch: {type(exc).__name__}: {str(exc)[:160]}") from None
-    raise ConfigError(f"more than {MAX_REDIRECTS} redirects")
-
-
-def _redirect_target(current: str, location: str, *, https_only: bool) -> str:
-    target = urljoin(current, location)
-    scheme = urlsplit(target).scheme
-    try:
-        https_or_loopback(target)
-        if https_only and scheme != "https":
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"refused a redirect to a non-https URL ({scheme}://{urlsplit(target).hostname})") from None
-    return target
-
-
-def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float, timeout: float) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ConfigError(f"the document is larger than {max_bytes} bytes (Content-Length {declared})")
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ConfigError(f"the document is larger than {max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise ConfigError(f"the download took longer than {timeout:g} s")
-    return bytes(body)
-
-
-# -- checking ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Pin:
-    """The certificate that must have signed a source's metadata: the certificate itself, or its SHA-256."""
-
-    fingerprint: str
-    certificate: Certificate | None = None
-
-
-def load_pin(value: str | None, settings: Settings) -> Pin | None:
-    if not value:
-        return None
-    if value.lower().startswith("sha256:"):
-        digest = value[7:].replace(":", "").strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ConfigError(f"metadata signing_cert {value!r}: expected sha256: and 64 hex digits")
-        return Pin(fingerprint=digest)
-    path = settings.path(value)
-    try:
-        certificate = Certificate.from_pem(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"metadata signing_cert {path}: cannot read: {exc.strerror}") from None
-    except ConfigError:
-        raise ConfigError(f"metadata signing_cert {path}: not a PEM X.509 certificate") from None
-    return Pin(fingerprint=certificate.fingerprint, certificate=certificate)
-
-
-def verify_pinned_signature(root: etree._Element, pin: Pin) -> None:
-    """The document's own enveloped signature, by the pinned certificate (KeyInfo only names candidates)."""
-    signature = root.find(f"{DS}Signature")
-    if signature is None:
-        raise ConfigError("the metadata is not signed, but a signing certificate is pinned for this source")
-    candidates = [pin.certificate] if pin.certificate is not None else []
-    if pin.certificate is None:
-        for node in signature.iterfind(f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate"):
-            with contextlib.suppress(ValueError):
-                cert = Certificate.from_base64_der(text_of(node) or "")
-                if cert.fingerprint == pin.fingerprint:
-                    candidates.append(cert)
-        if not candidates:
-            raise ConfigError("the metadata is not signed by the pinned certificate (fingerprint differs)")
-    try:
-        verify_enveloped(root, candidates, what="metadata")
-    except SignatureError as exc:
-        raise ConfigError(f"signature refused: {exc.detail}") from None
-
-
-def parse_xs_duration(value: str | None) -> int | None:
-    """Seconds in an xs:duration such as ``PT6H`` or ``P1D``; None when absent or not understood."""
-    match = _XS_DURATION.match((value or "").strip())
-    if not match:
-        return None
-    return int(sum(float(part or 0) * unit for part, unit in zip(match.groups(), _DURATION_UNITS, strict=True)))
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """One accepted set of metadata for a source: what it trusts and until when."""
-
-    providers: tuple[ServiceProvider, ...]
-    fetched_at: datetime
-    digest: str
-    valid_until: datetime | None = None
-    cache_duration: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Document:
-    providers: list[ServiceProvider]
-    valid_until: datetime | None
-    cache_duration: int | None
-
-
-def check_document(
-    data: bytes, *, label: str, pin: Pin | None, now: datetime, allow_http_for: frozenset[str]
-) -> _Document:
-    """Parse and check one metadata document: hardened parse, pinned signature, schema, validUntil."""
-    try:
-        root = parse_untrusted(data, what=f"metadata from {label}")
-    except SamlError as exc:
-        raise ConfigError(exc.detail) from None
-    if root.tag not in (f"{MD}EntityDescriptor", f"{MD}EntitiesDescriptor"):
-        raise ConfigError("the document is not SAML metadata (no EntityDescriptor or EntitiesDescriptor root)")
-    if pin is not None:
-        verify_pinned_signature(root, pin)
-    providers = parse_sp_metadata(data, source=label, allow_http_for=allow_http_for)
-    try:
-        valid_until = parse_valid_until(root.get("validUntil"))
-    except SamlError as exc:
-        raise ConfigError(exc.detail) from None
-    if valid_until is not None and valid_until <= now:
-        raise ConfigError(f"the metadata expired at {valid_until.isoformat()} (validUntil)")
-    return _Document(providers, valid_until, parse_xs_duration(root.get("cacheDuration")))
-
-
-def _select(providers: Iterable[ServiceProvider], expected: list[str], *, label: str) -> list[ServiceProvider]:
-    """Only the expected entity IDs; every one of them must be present."""
-    providers = list(providers)
-    if not expected:
-        return providers
-    kept = [sp for sp in providers if sp.entity_id in expected]
-    for sp in providers:
-        if sp.entity_id not in expected:
-            log.warning("sp metadata %s: %s is not an expected entity ID of this source; ignored", label, sp.entity_id)
-    missing = sorted(set(expected) - {sp.entity_id for sp in kept})
-    if missing:
-        raise ConfigError(f"expected entity ID(s) missing from the document: {', '.join(missing)}")
-    return kept
-
-
-# -- one source -------------------------------------------------------------------------------------------
-
-
-def _label(source: MetadataSource, settings: Settings) -> str:
-    if source.type == "url":
-        parts = urlsplit(source.url or "")
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"  # never the query: it may carry a token
-    return str(settings.path(source.path or ""))
-
-
-@dataclass
-class SourceState:
-    config: MetadataSource
-    label: str
-    key: str
-    pin: Pin | None
-    copy: Copy | None = None
-    last_attempt: datetime | None = None
-    last_error: str | None = None
-    next_refresh: datetime | None = None  # None: due now
-    cache_stamp: tuple[int, int] | None = None
-
-    @property
-    def is_url(self) -> bool:
-        return self.config.type == "url"
-
-    def due(self, now: datetime) -> bool:
-        return self.next_refresh is None or self.next_refresh <= now
-
-    def provides(self, entity_id: str) -> bool:
-        in_copy = self.copy is not None and any(sp.entity_id == entity_id for sp in self.copy.providers)
-        return entity_id in self.config.entity_ids or in_copy
-
-    def schedule(self, copy: Copy) -> datetime:
-        """Refresh no later than the interval, the metadata's cacheDuration, or its validUntil."""
-        seconds = self.config.refresh_interval
-        if copy.cache_duration is not None:
-            seconds = min(seconds, copy.cache_duration)
-        when = copy.fetched_at + timedelta(seconds=max(seconds, 1))
-        return min(when, copy.valid_until) if copy.valid_until is not None else when
-
-
-def configured_sources(settings: Settings) -> list[MetadataSource]:
-    """The ``metadata/`` folder first (always), then the configured sources."""
-    folder = settings.path(settings.metadata.dir).resolve()
-    sources = [MetadataSource(type="folder", path=settings.metadata.dir)]
-    for source in settings.metadata.sources:
-        if source.type == "folder" and settings.path(source.path or "").resolve() == folder:
-            sources[0] = source
-            continue
-        if source.type == "url":
-            try:
-                https_or_loopback(source.url or "")
-            except ValueError as exc:
-                raise ConfigError(f"metadata source {source.url}: {exc}") from None
-            if not source.entity_ids:
-                raise ConfigError(f"metadata source {_label(source, settings)}: a url source needs entity_ids "
-                                  "(the SPs it may describe; anything else in the document is ignored)")
-        sources.append(source)
-    return sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +58,6 @@ class RefreshResult:
     ok: bool
     error: str | None
     entity_ids: tuple[str, ...]
-
-
-# -- all sources ------------------------------------------------------------------------------------------
 
 
 class MetadataSources:
@@ -327,16 +76,15 @@ class MetadataSources:
         self.registry = registry if registry is not None else ServiceProviderRegistry(clock=clock)
         self.clock = clock
         self.metrics = metrics
-        self.cache_dir = settings.path(settings.metadata.cache_dir)
+        self.cache = CacheFolder(settings.path(settings.metadata.cache_dir))
+        self.cache_dir = self.cache.directory
         self._transport = transport
         self._allow_http_for = http_acs_allowed(settings)
         self._lock = threading.RLock()
         self._owned: set[str] = set()
-        self.states: list[SourceState] = []
-        for source in configured_sources(settings):
-            label = _label(source, settings)
-            key = f"{source.type}-{hashlib.sha256((source.url or label).encode()).hexdigest()[:16]}"
-            self.states.append(SourceState(source, label, key, load_pin(source.signing_cert, settings)))
+        self._reload_requested = threading.Event()
+        self._reload_stamp = self.cache.reload_stamp()
+        self.states = source_states(settings)
 
     # The public operations -------------------------------------------------------------------------------
 
@@ -348,21 +96,29 @@ class MetadataSources:
                 if state.is_url:
                     self._load_cache(state, now)
                 else:
-                    state.copy = self._read_local(state, now)
+                    state.copy = self._read_local(state, now, strict=True)
                     state.next_refresh = state.schedule(state.copy)
             self._apply()
             return self.registry
 
     def tick(self) -> None:
-        """One pass of the background job: drop expired copies, adopt newer cached copies, refresh what is due."""
+        """One pass of the background job: drop expired copies, adopt newer cached copies, re-read changed
+        local sources, refresh what is due."""
         with self._lock:
             now = self.clock()
             self._expire(now)
+            forced = self._reload_due()
             for state in self.states:
                 if state.is_url:
                     self._adopt_cache(state, now)
-                if state.due(now):
-                    self._refresh(state, now)
+                    if state.due(now):
+                        self._refresh(state, now)
+                elif forced or state.due(now) or self._changed(state):
+                    self._refresh(state, now, force=forced)
+
+    def request_reload(self) -> None:
+        """Re-read every local source on the next pass (SIGHUP); safe to call from a signal handler."""
+        self._reload_requested.set()
 
     def refresh(self, entity_id: str | None = None) -> list[RefreshResult]:
         """Refresh every source now, or those that provide ``entity_id``."""
@@ -371,44 +127,49 @@ class MetadataSources:
             targets = [s for s in self.states if entity_id is None or s.provides(entity_id)]
             if not targets:
                 raise NotFound(f"no metadata source provides {entity_id}")
-            results = []
-            for state in targets:
-                ok = self._refresh(state, now)
-                ids = tuple(sp.entity_id for sp in state.copy.providers) if state.copy else ()
-                results.append(RefreshResult(state.label, ok, None if ok else state.last_error, ids))
-            return results
+            return [self._result(state, self._refresh(state, now, force=True)) for state in targets]
+
+    def reload_local(self) -> list[RefreshResult]:
+        """``icbridge sp reload``: read the local sources now, and ask every serving process to do the same."""
+        with self._lock:
+            now = self.clock()
+            results = [self._result(state, self._refresh(state, now, force=True))
+                       for state in self.states if not state.is_url]
+        try:
+            self.cache.request_reload(self.clock())
+        except OSError as exc:
+            raise ConfigError(f"{self.cache_dir}: cannot leave the reload mark: {exc.strerror}") from None
+        return results
+
+    def file_problems(self) -> dict[str, str]:
+        """Local files that are refused right now (each keeping its last good copy, if it had one)."""
+        found = {}
+        for state in self.states:
+            for path, file in state.files.items():
+                if file.error is not None:
+                    kept = (f"keeping its last good copy from {iso(file.copy.fetched_at)}" if file.copy is not None
+                            else "its SPs are not trusted")
+                    found[str(path)] = f"{file.error}; {kept}"
+        return found
 
     def problems(self) -> dict[str, str]:
-        """Readiness problems: no usable copy, or a copy older than its source's max_staleness."""
+        """Readiness problems: a refused local file, no usable copy, or a copy older than its max_staleness."""
         now = self.clock()
-        found: dict[str, str] = {}
+        found = {READINESS_PREFIX + path: problem for path, problem in self.file_problems().items()}
         for state in self.states:
             name = READINESS_PREFIX + state.label
             if state.copy is None:
                 if state.last_attempt is not None or not state.is_url:
                     found[name] = f"no usable metadata: {state.last_error or 'never fetched'}"
                 continue
+            if not state.is_url and state.last_error is not None:
+                found[name] = f"{state.last_error}; keeping the copy from {iso(state.copy.fetched_at)}"
+                continue
             age = now - state.copy.fetched_at
-            if age > timedelta(seconds=state.config.max_staleness):
+            if state.is_url and age > timedelta(seconds=state.config.max_staleness):
                 found[name] = (f"metadata last refreshed {_ago(age)} ago (max_staleness {state.config.max_staleness} s)"
                                f"; last error: {state.last_error or 'none'}")
         return found
-
-    def attach(self, instance: Instance) -> None:
-        """Run in the instance's background loop (every few seconds) and report readiness there."""
-        self.metrics = instance.metrics
-        instance.extras["metadata_sources"] = self
-        instance.extras.setdefault("jobs", []).append(self.run_job)
-
-    def run_job(self, instance: Instance) -> None:
-        self.tick()
-        current = instance.extras.setdefault("readiness_problems", {})
-        found = self.problems()
-        for name in [n for n in current if n.startswith(READINESS_PREFIX) and n not in found]:
-            current.pop(name, None)
-        for name, problem in found.items():
-            if current.get(name) != problem:
-                current[name] = problem
 
     def state_of(self, entity_id: str) -> SourceState | None:
         for state in self.states:
@@ -418,70 +179,93 @@ class MetadataSources:
 
     def status(self, state: SourceState) -> dict[str, Any]:
         """What the last refresh by any process recorded (status file), else this process's view."""
-        recorded = self._read_status(state)
+        recorded = self.cache.read_status(state.key)
         copy = state.copy
         return {
             "source": state.label,
             "type": state.config.type,
-            "last_refresh": recorded.get("last_success") or (_iso(copy.fetched_at) if copy else None),
-            "next_refresh": recorded.get("next_refresh") or _iso(state.next_refresh),
+            "last_refresh": recorded.get("last_success") or (iso(copy.fetched_at) if copy else None),
+            "next_refresh": recorded.get("next_refresh") or iso(state.next_refresh),
             "last_error": recorded.get("last_error", state.last_error),
-            "valid_until": _iso(copy.valid_until) if copy else None,
+            "valid_until": iso(copy.valid_until) if copy else None,
             "entity_ids": [sp.entity_id for sp in copy.providers] if copy else [],
         }
 
     # Loading and refreshing ------------------------------------------------------------------------------
 
-    def _check(self, documents: Iterable[tuple[str, bytes]], state: SourceState, now: datetime) -> Copy:
-        providers: list[ServiceProvider] = []
-        valid: list[datetime] = []
-        durations: list[int] = []
-        digest = hashlib.sha256()
-        for label, data in documents:
-            document = check_document(data, label=label, pin=state.pin, now=now, allow_http_for=self._allow_http_for)
-            providers.extend(document.providers)
-            valid += [document.valid_until] if document.valid_until else []
-            durations += [document.cache_duration] if document.cache_duration is not None else []
-            digest.update(hashlib.sha256(data).digest())
-        kept = _select(providers, state.config.entity_ids, label=state.label)
-        for sp in kept:
-            if sp.valid_until is not None and sp.valid_until <= now:
-                raise ConfigError(f"the metadata of {sp.entity_id} expired at {sp.valid_until.isoformat()}")
-            valid += [sp.valid_until] if sp.valid_until else []
-        return Copy(tuple(kept), now, digest.hexdigest(), min(valid, default=None), min(durations, default=None))
+    @staticmethod
+    def _result(state: SourceState, ok: bool) -> RefreshResult:
+        ids = tuple(sp.entity_id for sp in state.copy.providers) if state.copy else ()
+        return RefreshResult(state.label, ok, None if ok else state.last_error, ids)
 
-    def _read_local(self, state: SourceState, now: datetime) -> Copy:
-        path = self.settings.path(state.config.path or "")
+    def _accept(self, documents: Iterable[tuple[str, bytes]], state: SourceState, now: datetime, *,
+                expected: Iterable[str] = ()) -> Copy:
+        return accept(documents, pin=state.pin, expected=list(expected), label=state.label, now=now,
+                      allow_http_for=self._allow_http_for)
+
+    def _changed(self, state: SourceState) -> bool:
         try:
-            if state.config.type == "file":
-                documents = [(str(path), path.read_bytes())]
-            elif path.is_dir():
-                files = sorted(p for p in path.iterdir() if p.suffix.lower() in METADATA_SUFFIXES and p.is_file())
-                documents = [(str(p), p.read_bytes()) for p in files]
-            else:
-                documents = []  # a missing metadata/ folder holds no SPs
+            return state.local_stamp() != state.scanned
+        except ConfigError:
+            return True  # the refresh reports it
+
+    def _reload_due(self) -> bool:
+        marker = self.cache.reload_stamp()
+        forced = self._reload_requested.is_set() or marker != self._reload_stamp
+        self._reload_requested.clear()
+        self._reload_stamp = marker
+        if forced:
+            log.info("sp metadata: reloading the local sources (icbridge sp reload or SIGHUP)")
+        return forced
+
+    def _read_file(self, state: SourceState, path: Path, now: datetime, *, strict: bool, force: bool) -> FileState:
+        """One file's copy, read again only when its stamp changed (or ``force``); a refused file keeps its
+        previous copy (never at start: ``strict``)."""
+        previous = state.files.get(path)
+        current = stamp(path)
+        if previous is not None and previous.stamp == current and not (strict or force) and previous.error is None:
+            return previous
+        try:
+            copy = self._accept([(str(path), path.read_bytes())], state, now)
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        copy = self._check(documents, state, now)
-        for sp in copy.providers:
-            for warning in sp.warnings:
-                log.warning(warning)
-        return copy
+            error = f"{path}: cannot read: {exc.strerror}"
+        except ConfigError as exc:
+            error = exc.detail if str(path) in exc.detail else f"{path}: {exc.detail}"
+        else:
+            for sp in copy.providers:
+                for warning in sp.warnings:
+                    log.warning(warning)
+            return FileState(current, copy)
+        if strict:
+            raise ConfigError(error)
+        kept = previous.copy if previous is not None else None
+        if previous is None or previous.error != error or previous.stamp != current:
+            log.warning("sp metadata %s: refused: %s; %s", path, error,
+                        f"keeping its last good copy from {iso(kept.fetched_at)}" if kept is not None
+                        else "its SPs are not trusted")
+        return FileState(current, kept, error)
+
+    def _read_local(self, state: SourceState, now: datetime, *, strict: bool = False, force: bool = False) -> Copy:
+        scanned = state.local_stamp()
+        files = {path: self._read_file(state, path, now, strict=strict, force=force) for path in state.local_files()}
+        state.files, state.scanned = files, scanned  # read again only when the files change
+        copies = [f.copy for f in files.values() if f.copy is not None]
+        return merge(copies, expected=state.config.entity_ids, label=state.label, now=now)
 
     def _fetch(self, state: SourceState, now: datetime) -> tuple[Copy, bytes]:
         metadata = self.settings.metadata
         data = fetch(state.config.url or "", timeout=metadata.fetch_timeout, max_bytes=metadata.max_size,
                      transport=self._transport)
-        return self._check([(state.label, data)], state, now), data
+        return self._accept([(state.label, data)], state, now, expected=state.config.entity_ids), data
 
-    def _refresh(self, state: SourceState, now: datetime) -> bool:
+    def _refresh(self, state: SourceState, now: datetime, *, force: bool = False) -> bool:
         state.last_attempt = now
         data = None
         try:
             if state.is_url:
                 copy, data = self._fetch(state, now)
             else:
-                copy = self._read_local(state, now)
+                copy = self._read_local(state, now, force=force)
             self._apply(state, copy)
         except ConfigError as exc:
             self._failed(state, now, exc.detail)
@@ -505,13 +289,17 @@ class MetadataSources:
         state.last_error = reason
         state.next_refresh = now + timedelta(seconds=min(state.config.refresh_interval, RETRY_AFTER_FAILURE))
         self._count(state, "failed")
-        kept = (f"keeping the copy from {_iso(state.copy.fetched_at)}" if state.copy is not None
+        kept = (f"keeping the copy from {iso(state.copy.fetched_at)}" if state.copy is not None
                 else "no copy to keep: its SPs are not trusted")
         log.warning("sp metadata %s: refresh refused: %s; %s", state.label, reason, kept)
         self._write_status(state, now)
 
     def _expire(self, now: datetime) -> None:
         for state in self.states:
+            for path, file in state.files.items():
+                if file.copy is not None and file.copy.valid_until is not None and file.copy.valid_until <= now:
+                    state.files[path] = FileState(file.stamp, None, f"{path}: the metadata expired at "
+                                                                    f"{file.copy.valid_until.isoformat()}")
             copy = state.copy
             if copy is not None and copy.valid_until is not None and copy.valid_until <= now:
                 state.copy, state.next_refresh = None, None
@@ -529,7 +317,7 @@ class MetadataSources:
         for each in self.states:
             chosen = copy if each is state else each.copy
             if chosen is not None:
-                ours.extend(_expiring_with(sp, chosen.valid_until) for sp in chosen.providers)
+                ours.extend(expiring_with(sp, chosen.valid_until) for sp in chosen.providers)
         others = [sp for sp in self.registry if sp.entity_id not in self._owned]
         self.registry.replace([*others, *ours])
         self._owned = {sp.entity_id for sp in ours}
@@ -538,39 +326,32 @@ class MetadataSources:
         if self.metrics is not None:
             self.metrics.sp_metadata_refreshes.labels(state.label, outcome).inc()
 
-    # The cache folder --------------------------------------------------------------------------------------
-
-    def _cache_path(self, state: SourceState) -> Path:
-        return self.cache_dir / f"{state.key}.xml"
-
-    def _status_path(self, state: SourceState) -> Path:
-        return self.cache_dir / f"{state.key}.json"
+    # The cache folder (URL sources) ------------------------------------------------------------------------
 
     def _load_cache(self, state: SourceState, now: datetime) -> bool:
         """Take the cached copy if it is still acceptable (same checks as a fetch); never raises."""
-        path = self._cache_path(state)
-        state.cache_stamp = _stamp(path)
+        path = self.cache.copy_path(state.key)
+        state.cache_stamp = stamp(path)
         if state.cache_stamp is None:
             return False
         try:
-            data = path.read_bytes()
-            copy = self._check([(state.label, data)], state, now)
-            recorded = self._read_status(state)
-            fetched_at = _parse_iso(recorded.get("last_success")) if recorded.get("sha256") == copy.digest else None
-            copy = _with_fetched_at(copy, fetched_at or datetime.fromtimestamp(path.stat().st_mtime, UTC))
+            copy = self._accept([(state.label, path.read_bytes())], state, now, expected=state.config.entity_ids)
+            recorded = self.cache.read_status(state.key)
+            fetched_at = parse_iso(recorded.get("last_success")) if recorded.get("sha256") == copy.digest else None
+            copy = copy.at(fetched_at or self.cache.saved_at(state.key) or now)
             self._apply(state, copy)
         except (ConfigError, OSError) as exc:
             reason = exc.detail if isinstance(exc, ConfigError) else exc.strerror
             log.warning("sp metadata %s: cached copy %s not used: %s", state.label, path, reason)
             return False
         state.copy, state.next_refresh = copy, state.schedule(copy)
-        state.last_error = self._read_status(state).get("last_error")
+        state.last_error = self.cache.read_status(state.key).get("last_error")
         return True
 
     def _adopt_cache(self, state: SourceState, now: datetime) -> None:
         """Another process (``icbridge sp refresh``, another worker) wrote a newer copy: use it."""
-        stamp = _stamp(self._cache_path(state))
-        if stamp is None or stamp == state.cache_stamp:
+        current: Stamp | None = stamp(self.cache.copy_path(state.key))
+        if current is None or current == state.cache_stamp:
             return
         before = state.copy.digest if state.copy is not None else None
         if self._load_cache(state, now) and state.copy is not None and state.copy.digest != before:
@@ -578,75 +359,47 @@ class MetadataSources:
 
     def _save_cache(self, state: SourceState, data: bytes) -> None:
         try:
-            write_atomic(self._cache_path(state), data)
-            state.cache_stamp = _stamp(self._cache_path(state))
+            state.cache_stamp = self.cache.save(state.key, data)
         except OSError as exc:
             log.warning("sp metadata %s: cannot save the copy in %s: %s", state.label, self.cache_dir, exc.strerror)
-
-    def _read_status(self, state: SourceState) -> dict[str, Any]:
-        try:
-            loaded = json.loads(self._status_path(state).read_text())
-        except (OSError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
 
     def _write_status(self, state: SourceState, now: datetime) -> None:
         copy = state.copy
         status = {
             "source": state.label,
             "type": state.config.type,
-            "last_attempt": _iso(now),
-            "last_success": _iso(copy.fetched_at) if copy else None,
+            "last_attempt": iso(now),
+            "last_success": iso(copy.fetched_at) if copy else None,
             "last_error": state.last_error,
-            "next_refresh": _iso(state.next_refresh),
-            "valid_until": _iso(copy.valid_until) if copy else None,
+            "next_refresh": iso(state.next_refresh),
+            "valid_until": iso(copy.valid_until) if copy else None,
             "sha256": copy.digest if copy else None,
             "entity_ids": [sp.entity_id for sp in copy.providers] if copy else [],
         }
         try:
-            write_atomic(self._status_path(state), json.dumps(status, indent=1, sort_keys=True).encode())
+            self.cache.write_status(state.key, status)
         except OSError as exc:
             log.warning("sp metadata %s: cannot write its status in %s: %s", state.label, self.cache_dir, exc.strerror)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # public metadata; mkstemp makes 0600
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+class RefreshJob:
+    """The background job: one pass of the sources, their readiness problems kept in ``readiness`` (the
+    mapping /readyz reports). It holds the sources and that mapping, not the instance."""
 
+    def __init__(self, sources: MetadataSources, readiness: MutableMapping[str, str]) -> None:
+        self.sources, self.readiness = sources, readiness
 
-def _with_fetched_at(copy: Copy, fetched_at: datetime) -> Copy:
-    return Copy(copy.providers, fetched_at, copy.digest, copy.valid_until, copy.cache_duration)
+    def __call__(self) -> None:
+        self.sources.tick()
+        found = self.sources.problems()
+        for name in [n for n in self.readiness if n.startswith(READINESS_PREFIX) and n not in found]:
+            self.readiness.pop(name, None)
+        for name, problem in found.items():
+            if self.readiness.get(name) != problem:
+                self.readiness[name] = problem
 
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    def __repr__(self) -> str:
+        return "<job sp-metadata-refresh>"
 
 
 def _ago(age: timedelta) -> str:
@@ -654,10 +407,3 @@ def _ago(age: timedelta) -> str:
     if seconds >= 86400:
         return f"{seconds // 86400} d"
     return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds} s"
-
-
-def _expiring_with(sp: ServiceProvider, document_valid_until: datetime | None) -> ServiceProvider:
-    """The SP with the earliest validUntil that covers it (its own, or its document's or aggregate's)."""
-    if document_valid_until is None or (sp.valid_until is not None and sp.valid_until <= document_valid_until):
-        return sp
-    return replace(sp, valid_until=document_valid_until)

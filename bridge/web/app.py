@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ KEY_REFRESH_SECONDS = 5  # how soon a node sees another node's key transition (d
 
 # Feature modules add their routes and background jobs here (admin console, simulator, SP refresh).
 RouteFactory = Callable[[Instance], Iterable[BaseRoute]]
-Job = Callable[[Instance], None]
+Job = Callable[[], None]  # bound at the composition root (open_instance) to the services it uses
 
 
 def _purge(instance: Instance, last_purge: list[float]) -> None:
@@ -52,8 +54,7 @@ def housekeeping(instance: Instance, *, last_purge: list[float]) -> None:
         ("rate limits", instance.limiter.flush),
         ("purge", lambda: _purge(instance, last_purge)),
     ]
-    steps += [(getattr(job, "__name__", repr(job)), lambda job=job: job(instance))
-              for job in instance.extras.get("jobs", ())]
+    steps += [(getattr(job, "__name__", repr(job)), job) for job in instance.extras.get("jobs", ())]
     for name, step in steps:
         try:
             step()
@@ -74,6 +75,17 @@ async def _background(instance: Instance) -> None:
         await asyncio.to_thread(housekeeping, instance, last_purge=last_purge)
 
 
+def _reload_on_sighup(instance: Instance) -> None:
+    """SIGHUP makes the next background pass re-read the SP metadata files (``icbridge sp reload`` does the same
+    from another process). Only the main thread can take signals: under a test client there is nothing to do,
+    and with ``--workers N`` uvicorn's supervisor restarts the workers on SIGHUP instead."""
+    sources = instance.extras.get("metadata_sources")
+    if sources is None or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform/loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, sources.request_reload)
+
+
 def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (), background: bool = True) -> Starlette:
     settings = instance.settings
 
@@ -82,6 +94,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
         if not settings.idp.is_https:
             log.warning("base_url is plain http: cookies are SameSite=Lax without Secure (development only)")
         task = asyncio.create_task(_background(instance)) if background else None
+        _reload_on_sighup(instance)
         try:
             yield
         finally:

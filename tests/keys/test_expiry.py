@@ -58,11 +58,11 @@ def test_the_expiry_warning_is_logged_once_a_day(sqlite_admin, caplog):
     expires = sqlite_admin.certificate(sqlite_admin.active_kid).not_after
     bridge.clock.now = expires - timedelta(days=10)
     with caplog.at_level(logging.WARNING, logger="bridge.keys.lifecycle"):
-        job(bridge.instance)
+        job()
         bridge.clock.advance(3600)
-        job(bridge.instance)  # the background loop calls every 5 s; the warning comes once a day
+        job()  # the background loop calls every 5 s; the warning comes once a day
         bridge.clock.advance(DAY)
-        job(bridge.instance)
+        job()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
     assert f"active signing certificate {sqlite_admin.active_kid} expires in" in lines[0]
@@ -70,7 +70,7 @@ def test_the_expiry_warning_is_logged_once_a_day(sqlite_admin, caplog):
 
 def test_no_expiry_warning_is_logged_far_from_expiry(sqlite_admin, caplog):
     with caplog.at_level(logging.WARNING, logger="bridge.keys.lifecycle"):
-        _expiry_job(sqlite_admin.bridge.instance)(sqlite_admin.bridge.instance)
+        _expiry_job(sqlite_admin.bridge.instance)()
     assert caplog.records == []
 
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.trust.metadata_sources import MetadataSources, parse_xs_duration
+from bridge.trust.documents import parse_xs_duration
+from bridge.trust.metadata_sources import MetadataSources
 
 from .conftest import OTHER_ID, SP_ID, Signer, aggregate, entity, settings_for, sp_metadata, url_source
 

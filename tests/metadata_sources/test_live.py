@@ -10,7 +10,7 @@ from saml_peers import OneLoginSP
 
 from bridge.config import load_settings
 from bridge.errors import UnknownServiceProvider
-from bridge.trust.metadata_sources import MetadataSources
+from bridge.trust.metadata_sources import MetadataSources, RefreshJob
 
 from .conftest import SP_ID, aggregate, entity, sp_metadata, toml_source
 
@@ -22,9 +22,10 @@ def _with_source(harness, url: str, entity_id: str, extra: str = "") -> Metadata
     """The harness's bridge.toml gains a URL source; its sources feed the live registry of the running app."""
     config = harness.directory / "bridge.toml"
     config.write_text(config.read_text() + toml_source(url, entity_id, extra=extra))
-    sources = MetadataSources(load_settings(config), harness.instance.registry, clock=harness.clock)
+    instance = harness.instance
+    sources = MetadataSources(load_settings(config), instance.registry, clock=harness.clock, metrics=instance.metrics)
     sources.load()
-    sources.attach(harness.instance)
+    instance.extras["jobs"].append(RefreshJob(sources, instance.extras["readiness_problems"]))
     return sources
 
 
@@ -36,7 +37,7 @@ def _sso(harness, sp: OneLoginSP):  # type: ignore[no-untyped-def]
 
 def _run_job(harness) -> None:
     for job in harness.instance.extras["jobs"]:
-        job(harness.instance)
+        job()
 
 
 def test_sso_follows_a_refreshed_acs_and_certificate_without_restart(sqlite_bridge, metadata_server):

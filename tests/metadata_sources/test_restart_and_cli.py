@@ -39,7 +39,7 @@ def test_a_restart_without_network_trusts_the_saved_copy(sqlite_bridge, clock, c
         assert restarted.registry.get(SP_ID).default_acs().location == ACS
         clock.advance(61)
         for job in restarted.extras["jobs"]:
-            job(restarted)
+            job()
         assert "cannot fetch: ConnectError" in caplog.text
         assert restarted.registry.get(SP_ID).default_acs().location == ACS
     finally:

@@ -20,7 +20,8 @@ from bridge.billers import Biller, validate_biller
 from bridge.config import settings_from_dict
 from bridge.errors import ConfigError, ValidationError
 from bridge.saml.sp_metadata import parse_sp_metadata
-from bridge.trust.metadata_sources import _redirect_target, configured_sources
+from bridge.trust.fetch import redirect_target
+from bridge.trust.source_state import configured_sources
 from bridge.urls import http_url, https_or_loopback, is_loopback_host
 
 LOOPBACK = ["127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "[::1]", "localhost", "LocalHost"]
@@ -130,7 +131,7 @@ def test_a_lookalike_metadata_source_is_refused(tmp_path):
 
 def test_a_metadata_redirect_to_a_lookalike_is_refused():
     with pytest.raises(ConfigError, match="refused a redirect"):
-        _redirect_target("http://127.0.0.1:9/sp.xml", f"{EVIL}/sp.xml", https_only=False)
+        redirect_target("http://127.0.0.1:9/sp.xml", f"{EVIL}/sp.xml", https_only=False)
 
 
 @pytest.mark.parametrize("field", ["link_base", "login_url", "return_url", "css_url", "ic_api_base", "payment_webhook"])
