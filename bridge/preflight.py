@@ -26,8 +26,9 @@ from bridge.keys.material import Certificate, load_signing_key
 from bridge.keys.ring import ACTIVE, PENDING, RETIRING
 from bridge.store import open_store
 from bridge.store.base import Store
-from bridge.trust.metadata_sources import MetadataSources, check_document
-from bridge.trust.service_providers import METADATA_SUFFIXES, http_acs_allowed
+from bridge.trust.documents import check_document
+from bridge.trust.metadata_sources import MetadataSources
+from bridge.trust.service_providers import http_acs_allowed
 
 SECRET_REFERENCES = ("env:", "file:")
 PUBLISHED = (PENDING, ACTIVE, RETIRING)
@@ -104,15 +105,6 @@ def config_file_warnings(path: Path) -> list[str]:
 
 # --- SP metadata -----------------------------------------------------------------------------------
 
-def _documents(sources: MetadataSources, state: Any) -> list[Path]:
-    path = sources.settings.path(state.config.path or "")
-    if state.config.type == "file":
-        return [path]
-    if not path.is_dir():
-        return []
-    return sorted(p for p in path.iterdir() if p.suffix.lower() in METADATA_SUFFIXES and p.is_file())
-
-
 def _metadata(settings: Settings, found: Findings) -> set[str] | None:
     """Check each local metadata document on its own, then the sources together; the trusted entity IDs."""
     try:
@@ -123,7 +115,7 @@ def _metadata(settings: Settings, found: Findings) -> set[str] | None:
     now, allow_http = utcnow(), http_acs_allowed(settings)
     bad = 0
     for state in (s for s in sources.states if not s.is_url):
-        for document in _documents(sources, state):
+        for document in state.local_files():
             try:
                 checked = check_document(document.read_bytes(), label=str(document), pin=state.pin, now=now,
                                          allow_http_for=allow_http)
