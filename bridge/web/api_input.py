@@ -20,8 +20,9 @@ What the layer guarantees, whatever the model:
 - types are strict (pydantic strict mode): a string is a string, a boolean is ``true`` or
   ``false``, an :data:`Integer` is a JSON integer or its decimal string (``3.9`` and ``true``
   are refused, not truncated); a date is an :data:`IsoDate` string; unknown fields are refused;
-- every string has a length cap (:data:`MAX_TEXT` unless the field says less) and no
-  control characters; lists carry their own ``max_length``;
+- every string has a length cap (:data:`MAX_TEXT` unless the field says less); :func:`Text` and
+  :data:`Name` fields also refuse control characters (use them for free text); lists carry their
+  own ``max_length``;
 - every failure is a :class:`bridge.errors.ValidationError` (400 ``invalid_field``, the detail
   starts with the field's path, e.g. ``customers[0].invoices[2].due_date: …``) or a
   :class:`bridge.errors.BridgeError` with code ``invalid_json``; bridge.web.errors turns
