@@ -80,7 +80,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     process = subprocess.Popen([BRIDGE, "serve", "--config", info["config"], "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
@@ -88,7 +88,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             except httpx.TransportError:
                 pass
             assert process.poll() is None, (tmp_path / "bridge.log").read_text()
-            assert time.monotonic() < deadline, "icbridge serve did not start in 30 s"
+            assert time.monotonic() < deadline, "icbridge serve did not start in 60 s"
             time.sleep(0.2)
         yield Served(base_url=base_url, config=Path(info["config"]), init=info, process=process)
     finally:

@@ -154,7 +154,7 @@ def start_tls_bridge(config: Path, tls: Tls, port: int, log: Path) -> subprocess
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                    env={**os.environ, "BRIDGE_CONFIG": str(config)})
     trust = ssl.create_default_context(cafile=str(tls.ca))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             if httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trust, timeout=1).status_code == 200:
@@ -163,7 +163,7 @@ def start_tls_bridge(config: Path, tls: Tls, port: int, log: Path) -> subprocess
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise AssertionError(f"the TLS bridge did not start in 30 s: {log.read_text()}")
+            raise AssertionError(f"the TLS bridge did not start in 60 s: {log.read_text()}")
         time.sleep(0.2)
 
 

@@ -37,7 +37,7 @@ SHIB_ETC = Path("/etc/shibboleth")
 ENTITY_ID = "https://sp-shibboleth.test/shibboleth"
 BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 CLAIMS = ("Email", "LoginType", "AccountNumber")
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 
 
 def missing() -> str | None:

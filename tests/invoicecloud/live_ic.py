@@ -127,7 +127,7 @@ def _start(config: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen([BRIDGE, "serve", "--config", str(config), "--port", str(port),
                                     "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -136,7 +136,7 @@ def _start(config: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise AssertionError(f"icbridge serve did not start in 30 s: {log_path.read_text()[-2000:]}")
+            raise AssertionError(f"icbridge serve did not start in 60 s: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
 
 
