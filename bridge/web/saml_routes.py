@@ -4,7 +4,9 @@ Two sets, one behaviour (bridge.endpoints): the deployment's shared endpoints
 (``/saml/metadata``, ``/saml/sso``, ``/saml/slo``) and each biller's own
 (``/saml/b/<biller>/...``). At a biller's endpoints a request is answered only
 for that biller; at the shared ones only when the requesting SP leaves no
-doubt which biller it is for (``shared_candidates``).
+doubt which biller it is for (``shared_candidates``), or when it is the
+request that the session's own launch just started (once, within
+``idp.request_max_age``).
 """
 
 from __future__ import annotations
@@ -108,20 +110,33 @@ def _no_passive(request: Request, instance: Instance, incoming: Incoming) -> Res
     return saml_post_page(request, outgoing, biller=None)
 
 
+def _launched_for_this_request(instance: Instance, session: Session) -> bool:
+    """The first AuthnRequest at the shared endpoints within ``idp.request_max_age`` of the session's launch.
+
+    A launch sends the payer to its biller's IC link and IC's AuthnRequest comes straight back: that one
+    is taken to be for the launch's biller, once (a single-use mark per session). Any later request from
+    an SP that several billers share cannot be told apart, so it is refused (docs/per-biller.md).
+    """
+    window = timedelta(seconds=instance.settings.idp.request_max_age)
+    if instance.clock() - session.authn_instant > window:
+        return False
+    return instance.store.use_once("shared-sso-launch", session.session_id, session.authn_instant + 2 * window)
+
+
 def _answer_shared(request: Request, instance: Instance, incoming: Incoming, session: Session | None) -> Response:
     candidates = shared_candidates(_billers(instance), incoming.sp.entity_id)
     if session is not None and not incoming.request.force_authn:
-        mine = [b for b in candidates if b.name == session.identity.biller]
-        if not mine:
-            record = instance.store.get_biller(session.identity.biller)
-            if record is None or record.sp_entity_id != incoming.sp.entity_id:
-                raise PermissionDenied(
-                    "your portal session is for another biller; open Invoice Cloud again from your portal"
-                )
-        if len(candidates) != 1 or not mine:
+        record = instance.store.get_biller(session.identity.biller)
+        if record is None or record.sp_entity_id != incoming.sp.entity_id:
+            raise PermissionDenied(
+                "your portal session is for another biller; open Invoice Cloud again from your portal"
+            )
+        biller = biller_from_record(record)
+        unambiguous = [b.name for b in candidates] == [biller.name]
+        if not unambiguous and not _launched_for_this_request(instance, session):
             # Several billers on this SP: answering from the session could sign the payer in to the wrong one.
             raise PermissionDenied(AMBIGUOUS, code="ambiguous_biller")
-        return _respond(request, instance, incoming, session, mine[0])
+        return _respond(request, instance, incoming, session, biller)
     if incoming.request.is_passive:
         return _no_passive(request, instance, incoming)
     if len(candidates) != 1 or not candidates[0].login_url:

@@ -113,13 +113,16 @@ def test_a_request_addressed_to_one_billers_endpoint_is_refused_at_anothers(bill
     assert answer.status_code == 400 and "Destination" in answer.text
 
 
-def test_shared_endpoint_refuses_to_guess_between_billers_on_one_sp(billers: TwoBillers):
+def test_shared_endpoint_answers_only_the_request_that_the_launch_started(billers: TwoBillers):
     for name in ("water", "power"):
         billers.bridge.store.put_biller(_changed(billers, name, idp_endpoints="shared"))
     billers.launch("water")
-    answer, _ = billers.start(None)
-    assert answer.status_code == 403 and "SAMLResponse" not in answer.text
-    assert "ambiguous_biller" in answer.text
+    answer, request_id = billers.start(None)  # IC's request right after water's link: the launch's own
+    assert billers.sp.consume(billers.bridge.posted(answer), request_id).name_id == PAYER["email"]
+    again, _ = billers.start(None)  # a later request from the shared SP (power's, say): cannot be told apart
+    assert again.status_code == 403 and "SAMLResponse" not in again.text
+    assert "ambiguous_biller" in again.text
+    assert [e.biller for e in billers.bridge.audit("login.issued")] == ["water"]
 
 
 def test_shared_endpoint_answers_the_one_biller_still_configured_there(billers: TwoBillers):
