@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -35,7 +34,7 @@ from bridge.simulator.ic_state import FAULTS, ICState, TokenGrant
 from bridge.simulator.sp import PREFIX
 from bridge.web.offload import in_thread
 from bridge.web.pages import render
-from bridge.web.responses import frame_ancestors
+from bridge.web.responses import frame_ancestors, origin_of
 from bridge.web.security import page_csp
 
 API_BASE = PREFIX  # a simulator biller's ic_api_base is <base_url>/simulator (CPV2 lives there too)
@@ -203,16 +202,11 @@ async def cloud_sso(request: Request) -> Response:
         registrations=await in_thread(request, ic_state(instance).registrations, grant.biller_guid,
                                       grant.account_number),
     )
-    style = f" {_origin(css_url)}" if css_url else ""
+    style = f" {origin_of(css_url)}" if css_url else ""
     page.headers["content-security-policy"] = page_csp(
         request.state.csp_nonce, frame_ancestors=frame_ancestors(biller),
     ).replace("style-src ", f"style-src{style} ", 1)
     return page
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _biller_by_guid(instance: Instance, guid: str) -> Biller | None:
