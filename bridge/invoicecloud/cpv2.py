@@ -188,9 +188,10 @@ class Cpv2Client:
         outcome = "ok"
         try:
             return payment_url(self._post(f"{api_base.rstrip('/')}{PATH}", api_key, to_json(body)))
-        except IcRejected:
+        except IcRejected as exc:
             outcome = "rejected"
-            raise
+            # IC's words reach the partner and the audit trail: never with the key in them, should IC echo it.
+            raise IcRejected(exc.detail.replace(api_key, "***")) from None
         except IcUnavailable as exc:
             outcome = exc.outcome
             raise

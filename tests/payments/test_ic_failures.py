@@ -149,3 +149,13 @@ def test_amounts_go_to_ic_as_json_numbers_with_two_decimals() -> None:
 
     text = cpv2.to_json({"BalanceDue": Decimal("12.5"), "Name": "12.50", "Fee": Decimal("0")}).decode()
     assert text == '{"BalanceDue":12.50,"Name":"12.50","Fee":0.00}'
+
+
+def test_an_ic_message_that_echoes_the_key_is_scrubbed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"Message": "API key s3cr3t-key-1234 is not active", "Data": None})
+
+    client = cpv2.Cpv2Client(connect_timeout=1, read_timeout=1, transport=httpx.MockTransport(handler))
+    with pytest.raises(cpv2.IcRejected) as refused:
+        client.create_payment_page(api_base="https://ic.test", api_key="s3cr3t-key-1234", body={})
+    assert refused.value.detail == "Invoice Cloud refused the request: API key *** is not active"
