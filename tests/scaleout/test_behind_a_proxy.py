@@ -20,6 +20,7 @@ sso_per_minute_per_ip = {SSO_LIMIT}
 forwarded_allow_ips = ["{PROXY}/32"]
 """
 GARBAGE_SSO = "/saml/sso?SAMLRequest=not-a-saml-message"
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
