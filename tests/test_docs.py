@@ -6,7 +6,8 @@ code blocks of README.md and docs/*.md, is looked at; prose is free.
 * Commands: in code, every ``icbridge …`` (also ``.venv/bin/icbridge …``) is followed through the
   real argparse parser (bridge.cli.build_parser): each word that names a subcommand must be one,
   each ``--option`` (or ``-o``) must be an option of the command reached so far, and ``a|b`` names
-  alternatives that must all exist. Reading stops at shell syntax (``|`` with spaces, ``;``, ``&&``,
+  alternatives that must all exist; ``keys … --opt`` (an elided command) needs ``--opt`` on one of
+  the ``keys`` commands. Reading stops at shell syntax (``|`` with spaces, ``;``, ``&&``,
   ``#``, ``>``, ``\\``), and words that are not options or subcommands (values, ``DIR``, ``KID``, ``…``)
   are skipped.
 * Settings: a code span ``section.key`` (optionally ``sp."<entity id>".key``) whose first part is a
@@ -73,15 +74,19 @@ def command_problems(invocation: str) -> list[str]:
     """What in ``icbridge <invocation>`` does not exist (empty when all of it does)."""
     invocation = SHELL_STOP.split(invocation, maxsplit=1)[0]
     parser, path, problems = build_parser(), "icbridge", []
+    elided: list[argparse.ArgumentParser] = []  # `keys … --biller`: the option of any keys command
     for raw in invocation.split():
         word = raw.strip("[](){},;:.'\"`")
+        if word in ("…", "...") and not elided:
+            elided = list(_subcommands(parser).values())
+            continue
         if not word or word in ("…", "...") or word.startswith(("<", "$")):
             continue
         if word.startswith("-"):
             flag = word.split("=", 1)[0]
             if not re.fullmatch(r"--?[a-z][a-z0-9-]*", flag):
                 continue
-            if flag not in _options(parser):
+            if flag not in _options(parser) and not any(flag in _options(sub) for sub in elided):
                 problems.append(f"`{path}` has no option {flag}")
             continue
         subcommands = _subcommands(parser)
@@ -121,6 +126,8 @@ def test_the_documents_name_icbridge_commands_at_all() -> None:
     ("billers list|frob", ["`icbridge billers` has no command frob"]),
     ("keys retire KID --forse", ["`icbridge keys retire` has no option --forse"]),
     ("init DIR --store-url=sqlite:///x", []),
+    ("keys … --biller NAME", []),
+    ("keys … --nope", ["`icbridge keys` has no option --nope"]),
 ])
 def test_the_command_reader_itself(invocation: str, problem: list[str]) -> None:
     assert command_problems(invocation) == problem
