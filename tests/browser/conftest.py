@@ -57,6 +57,18 @@ class Served:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
+    def sole_shared_biller(self, name: str) -> None:
+        """Make ``name`` the one biller on its SP that IC reaches at the shared endpoints: every other biller
+        on that SP gets its per-biller endpoints, as the bridge requires of several billers on one SP (the
+        shared SSO URL answers only when exactly one biller there uses it)."""
+        billers = self.cli("billers", "list")["billers"]
+        sp = next(b["sp"] for b in billers if b["name"] == name)
+        for other in billers:
+            if other["sp"] == sp and other["name"] != name and other["idp_endpoints"] == "shared":
+                self.cli("billers", "update", other["name"], "--idp-endpoints", "per-biller")
+        if next(b for b in billers if b["name"] == name)["idp_endpoints"] != "shared":
+            self.cli("billers", "update", name, "--idp-endpoints", "shared")
+
     def create_login(self, biller: str, api_key: str, **body: Any) -> str:
         payer = {"email": "pat.payer@example.com", "account_number": "101Invoice", "role": "owner"}
         answer = httpx.post(f"{self.api_base or self.base_url}/api/v1/logins",

@@ -46,6 +46,7 @@ def test_admin_creates_a_biller_rotates_keys_and_sees_a_simulator_login_in_the_a
     assert page.get_attribute(f'tr[data-kid="{kid}"]', "data-state") == "active"
     page.screenshot(path=str(SCREENSHOTS / "admin-keys.png"), full_page=True)
 
+    served.sole_shared_biller("river-city")
     payer = browser.new_page()
     payer.goto(served.create_login("river-city", api_key, deep_link="bills", view_mode=0))
     payer.wait_for_selector("#outcome")
@@ -64,6 +65,7 @@ def test_deep_link_in_view_mode_1_renders_inside_the_portals_iframe(served, port
     added = served.cli("billers", "add", "framed", "--biller-guid", FRAMED_GUID, "--sp",
                        f"{served.base_url}/simulator/metadata", "--link-base", f"{served.base_url}/simulator/saml",
                        "--portal-origin", portal.origin)
+    served.sole_shared_biller("framed")
     url = served.create_login("framed", added["api_key"], deep_link="autopay", view_mode=1)
     portal.pages["/pay"] = (
         "<!DOCTYPE html><title>City portal</title><h1>City of River: pay your bill</h1>"
