@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import zlib
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
@@ -14,7 +13,6 @@ from saml_peers import OneLoginSP, authn_request_xml, deflate_b64, parse_post_pa
 
 SSO = "https://bridge.test/saml/sso"
 PAYER = {"email": "pat@example.com", "account_number": "101Invoice"}
-RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 
@@ -65,29 +63,14 @@ def test_acs_url_not_in_the_sp_metadata_is_refused(sqlite_bridge, sp):
     refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, xml)), "invalid_saml_request")
 
 
-def test_acs_index_not_in_the_sp_metadata_is_refused(sqlite_bridge, sp):
-    xml = request_xml(sp, extra_attrs=' AssertionConsumerServiceIndex="7"')
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, xml)), "invalid_saml_request")
-
-
 def test_request_naming_no_acs_gets_the_sp_default_acs(sqlite_bridge, sp):
     response = sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp)))
     assert parse_post_page(response.text).action == sp.acs_url
 
 
-def test_unsigned_request_from_an_sp_that_signs_is_refused(sqlite_bridge, signing_sp):
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(signing_sp))), "bad_signature")
-
-
 def test_unsigned_post_request_from_an_sp_that_signs_is_refused(sqlite_bridge, signing_sp):
     fields = {"SAMLRequest": base64.b64encode(request_xml(signing_sp)).decode()}
     refused(sqlite_bridge, sqlite_bridge.sso_post(fields), "bad_signature")
-
-
-def test_redirect_signature_by_another_key_is_refused(sqlite_bridge, signing_sp):
-    other = OneLoginSP(sign_requests=True)
-    url = signed_redirect(request_xml(signing_sp), other.keys.key_pem, RSA_SHA256, hashes.SHA256())
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(url), "bad_signature")
 
 
 def test_redirect_signature_over_a_tampered_query_is_refused(sqlite_bridge, signing_sp):
@@ -99,30 +82,6 @@ def test_redirect_signature_over_a_tampered_query_is_refused(sqlite_bridge, sign
 def test_valid_hand_signed_redirect_request_is_accepted(sqlite_bridge, signing_sp):
     url = signed_redirect(request_xml(signing_sp), signing_sp.keys.key_pem, RSA_SHA256, hashes.SHA256())
     assert parse_post_page(sqlite_bridge.sso_redirect(url).text).action == signing_sp.acs_url
-
-
-def test_sha1_signed_redirect_request_is_refused(sqlite_bridge, signing_sp):
-    url = signed_redirect(request_xml(signing_sp), signing_sp.keys.key_pem, RSA_SHA1, hashes.SHA1())
-    response = sqlite_bridge.sso_redirect(url)
-    refused(sqlite_bridge, response, "bad_signature")
-    assert "SHA-1" in response.text
-
-
-def test_sha1_signed_post_request_is_refused(sqlite_bridge, signing_sp):
-    from onelogin.saml2.utils import OneLogin_Saml2_Utils
-
-    signed = OneLogin_Saml2_Utils.add_sign(
-        request_xml(signing_sp), signing_sp.keys.key_pem, signing_sp.keys.cert_pem,
-        sign_algorithm=RSA_SHA1, digest_algorithm="http://www.w3.org/2000/09/xmldsig#sha1",
-    )
-    response = sqlite_bridge.sso_post({"SAMLRequest": base64.b64encode(signed).decode()})
-    refused(sqlite_bridge, response, "bad_signature")
-
-
-def test_redirect_signature_without_sigalg_is_refused(sqlite_bridge, signing_sp):
-    url = signed_redirect(request_xml(signing_sp), signing_sp.keys.key_pem, RSA_SHA256, hashes.SHA256())
-    without = url.replace(f"&SigAlg={quote(RSA_SHA256, safe='')}", "")
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(without), "bad_signature")
 
 
 @pytest.mark.parametrize("value", ["%%%not-base64%%%", "AAAA====", "QUJD!!"])
@@ -148,36 +107,11 @@ def test_xml_with_a_dtd_and_entities_is_refused(sqlite_bridge, sp):
     assert "DTD" in response.text
 
 
-def test_request_that_inflates_beyond_the_limit_is_refused(sqlite_bridge, sp):
-    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
-    data = bomb.compress(b" " * 5_000_000) + bomb.flush()
-    value = base64.b64encode(data).decode()
-    response = sqlite_bridge.sso_redirect(f"{SSO}?SAMLRequest={quote(value)}")
-    refused(sqlite_bridge, response, "payload_too_large", status=413)
-
-
-def test_oversized_post_request_is_refused(sqlite_bridge, sp):
-    response = sqlite_bridge.sso_post({"SAMLRequest": "A" * 60_000})
-    refused(sqlite_bridge, response, "payload_too_large", status=413)
-
-
 @pytest.mark.parametrize("root", ["LogoutRequest", "Response", "ArtifactResolve"])
 def test_message_that_is_not_an_authnrequest_is_refused(sqlite_bridge, sp, root):
     xml = request_xml(sp).replace(b"samlp:AuthnRequest", f"samlp:{root}".encode())
     response = sqlite_bridge.sso_redirect(redirect_url(SSO, xml))
     refused(sqlite_bridge, response, "invalid_saml_request")
-
-
-def test_replayed_request_id_is_refused(sqlite_bridge, sp):
-    url = redirect_url(SSO, request_xml(sp, request_id="_once"))
-    assert sqlite_bridge.sso_redirect(url).status_code == 200
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(url), "replay", issued_before=1)
-
-
-def test_request_older_than_the_allowed_age_is_refused(sqlite_bridge, sp):
-    old = sqlite_bridge.clock() - timedelta(seconds=300 + 90 + 1)
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp, issue_instant=old))),
-            "invalid_saml_request")
 
 
 def test_request_from_the_future_beyond_the_skew_is_refused(sqlite_bridge, sp):
@@ -189,11 +123,6 @@ def test_request_from_the_future_beyond_the_skew_is_refused(sqlite_bridge, sp):
 def test_request_within_the_skew_is_accepted(sqlite_bridge, sp):
     ahead = sqlite_bridge.clock() + timedelta(seconds=60)
     assert sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp, issue_instant=ahead))).status_code == 200
-
-
-def test_request_for_another_destination_is_refused(sqlite_bridge, sp):
-    xml = request_xml(sp, destination="https://other-idp.test/sso")
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, xml)), "invalid_saml_request")
 
 
 def test_request_without_saml_request_parameter_is_refused(sqlite_bridge, sp):

@@ -57,6 +57,7 @@ def assert_refused(harness: Any, response: Any, status: int, code: str) -> None:
     if response.headers.get("content-type", "").startswith("application/json"):
         assert response.json()["error"] == code
     else:
+        assert response.headers.get("content-type", "").startswith("text/html"), response.headers
         assert f"Reference: {code}" in body, body[-600:]
     assert "SAMLResponse" not in body
     assert_no_leak(harness, body)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from saml_peers import OneLoginSP, authn_request_xml
 
 from bridge.delegation import tickets
-from security.hostile import PAYER, SSO_URL, redirect_query
+from security.hostile import PAYER, SSO_URL, assert_no_leak, redirect_query
 from security.hostile import assert_refused as refused
 
 
@@ -117,9 +117,12 @@ def test_replayed_authn_request_id_is_refused(sqlite_bridge, plain_sp):
     url = f"/saml/sso?{redirect_query(xml)}"
     assert sqlite_bridge.sso_redirect(url).status_code == 200
     issued = len(sqlite_bridge.audit("login.issued"))
+    assert issued == 1
     response = sqlite_bridge.sso_redirect(url)
-    assert response.status_code == 400 and "Reference: replay" in response.text
-    assert "SAMLResponse" not in response.text
+    assert response.status_code == 400, response.text[:400]
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Reference: replay" in response.text and "SAMLResponse" not in response.text
+    assert_no_leak(sqlite_bridge, response.text)
     assert len(sqlite_bridge.audit("login.issued")) == issued
 
 
