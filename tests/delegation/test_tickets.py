@@ -6,6 +6,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from security.hostile import assert_no_leak
 
 from bridge.delegation.tickets import mint_partner_ticket, partner_secret
 
@@ -28,26 +29,31 @@ def _url(bridge, **body) -> str:
     return response.json()["url"]
 
 
-def _refused(response) -> None:
-    assert response.status_code == 400
+def _refused(bridge, response) -> None:
+    """A refused ticket: the exact error page, no session, nothing issued, nothing leaked."""
+    assert response.status_code == 400, response.text[:400]
     assert response.headers["content-type"].startswith("text/html")
+    assert "Reference: invalid_ticket" in response.text
     assert "set-cookie" not in response.headers
-    assert "SAMLResponse" not in response.text and "Traceback" not in response.text
+    assert "SAMLResponse" not in response.text
+    assert_no_leak(bridge, response.text)
+    assert bridge.audit("login.issued") == []
 
 
 def test_a_ticket_signs_in_once(city):
     url = _url(city)
     assert city.client.get(url, follow_redirects=False).status_code == 303
     second = city.client.get(url, follow_redirects=False)
-    _refused(second)
+    _refused(city, second)
     assert "already used" in second.text
+    assert [e.outcome for e in city.audit("ticket.refused")] == ["refused"]
 
 
 def test_an_expired_ticket_is_refused(city, clock):
     url = _url(city)
     clock.advance(61)
     response = city.client.get(url, follow_redirects=False)
-    _refused(response)
+    _refused(city, response)
     assert "expired" in response.text
 
 
@@ -57,11 +63,16 @@ def test_a_ticket_within_its_lifetime_is_accepted(city, clock):
     assert city.client.get(url, follow_redirects=False).status_code == 303
 
 
-def test_a_tampered_ticket_is_refused(city):
+def _flip(token: str, at: int) -> str:
+    return token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1:]
+
+
+@pytest.mark.parametrize("where", ["payload", "signature"])
+def test_a_tampered_ticket_is_refused(city, where):
     url = _url(city)
     ticket = parse_qs(urlsplit(url).query)["ticket"][0]
-    forged = ticket[:-3] + ("AAA" if not ticket.endswith("AAA") else "BBB")
-    _refused(city.client.get(f"/launch?ticket={forged}", follow_redirects=False))
+    forged = _flip(ticket, len(ticket) // 2 if where == "payload" else len(ticket) - 2)
+    _refused(city, city.client.get(f"/launch?ticket={forged}", follow_redirects=False))
 
 
 def test_a_ticket_signed_with_an_unknown_secret_is_refused(city):
@@ -70,7 +81,7 @@ def test_a_ticket_signed_with_an_unknown_secret_is_refused(city):
     launch = LaunchRequest(biller="city", email="evil@example.com", account_number="1", login_type="1",
                            role=None, deep_link=1, view_mode=1, flow="sp-initiated")
     token = mint(["not-the-bridge-secret"], launch, ticket_id="_x", now=city.clock())
-    _refused(city.client.get("/launch", params={"ticket": token}, follow_redirects=False))
+    _refused(city, city.client.get("/launch", params={"ticket": token}, follow_redirects=False))
 
 
 def test_refused_tickets_are_audited(city):
@@ -114,14 +125,14 @@ def test_a_partner_signed_ticket_signs_in_once(city):
     first = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
     assert first.status_code == 303
     assert "DeepLinkID=2" in first.headers["location"]
-    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+    _refused(city, city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
 
 
 def test_an_expired_partner_signed_ticket_is_refused(city, clock):
     token = _partner_ticket(city, "city", jti="_p_old")
     clock.advance(city.settings.tickets.lifetime + 1)
     response = city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False)
-    _refused(response)
+    _refused(city, response)
     assert "expired" in response.text
 
 
@@ -130,7 +141,7 @@ def test_a_used_ticket_stays_refused_after_housekeeping_while_its_signature_is_s
     assert city.client.get(url, follow_redirects=False).status_code == 303
     clock.advance(city.settings.tickets.lifetime - 1)
     city.store.purge_expired(clock())
-    _refused(city.client.get(url, follow_redirects=False))
+    _refused(city, city.client.get(url, follow_redirects=False))
 
 
 def test_a_used_partner_ticket_stays_refused_after_housekeeping_while_its_signature_is_still_valid(city, clock):
@@ -138,13 +149,19 @@ def test_a_used_partner_ticket_stays_refused_after_housekeeping_while_its_signat
     assert city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False).status_code == 303
     clock.advance(city.settings.tickets.lifetime - 1)
     city.store.purge_expired(clock())
-    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+    _refused(city, city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
 
 
-def test_a_partner_ticket_signed_for_another_biller_is_refused(city):
-    secret = partner_secret(city.settings.tickets.secrets[-1], "town")
-    token = mint_partner_ticket(secret, {"biller": "city", **PAYER}, ticket_id="_p2", now=city.clock())
-    _refused(city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
+@pytest.mark.parametrize(("signer", "named"), [("town", "city"), ("city", "town")])
+def test_a_partner_ticket_signed_for_another_biller_is_refused(city, signer, named):
+    from saml_peers import OneLoginSP
+
+    town = OneLoginSP("https://sp-b.test/metadata", "https://sp-b.test/acs")
+    city.trust(town)
+    city.add_biller("town", town.entity_id)  # both billers real: only the signing key is wrong
+    secret = partner_secret(city.settings.tickets.secrets[-1], signer)
+    token = mint_partner_ticket(secret, {"biller": named, **PAYER}, ticket_id="_p2", now=city.clock())
+    _refused(city, city.client.get("/launch", params={"partner_ticket": token}, follow_redirects=False))
 
 
 def test_a_partner_ticket_with_an_invalid_field_is_refused_with_the_field_named(city):
@@ -174,6 +191,6 @@ def test_a_launch_commits_its_ticket_mark_and_audit_row_in_one_transaction(sqlit
 def test_a_replayed_ticket_leaves_no_second_consumed_row(city):
     url = _url(city)
     city.client.get(url, follow_redirects=False)
-    _refused(city.client.get(url, follow_redirects=False))
+    _refused(city, city.client.get(url, follow_redirects=False))
     assert len(city.audit("ticket.consumed")) == 1
     assert len(city.audit("ticket.refused")) == 1

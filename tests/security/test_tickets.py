@@ -31,28 +31,6 @@ def _fresh(harness, sp) -> None:  # type: ignore[no-untyped-def]
     harness.client.cookies.clear()
 
 
-def test_replayed_ticket_is_refused_and_audited(sqlite_bridge, plain_sp):
-    url = _ticket_url(sqlite_bridge)
-    assert sqlite_bridge.client.get(url, follow_redirects=False).status_code == 303
-    sqlite_bridge.client.cookies.clear()
-    response = sqlite_bridge.client.get(url, follow_redirects=False)
-    refused(sqlite_bridge, response, 400, "invalid_ticket")
-    assert "already used" in response.text
-    _no_session(sqlite_bridge)
-    assert sqlite_bridge.audit("ticket.refused")
-
-
-def test_tampered_ticket_payload_is_refused(sqlite_bridge, plain_sp):
-    _fresh(sqlite_bridge, plain_sp)
-    url = _ticket_url(sqlite_bridge)
-    token = parse_qs(urlsplit(url).query)["ticket"][0]
-    middle = len(token) // 2
-    flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
-    response = sqlite_bridge.client.get("/launch", params={"ticket": flipped}, follow_redirects=False)
-    refused(sqlite_bridge, response, 400, "invalid_ticket")
-    _no_session(sqlite_bridge)
-
-
 def test_ticket_with_another_biller_in_a_reforged_payload_is_refused(sqlite_bridge, plain_sp):
     _fresh(sqlite_bridge, plain_sp)
     forged = tickets.mint(["not-the-bridge-secret"], tickets.LaunchRequest(
@@ -63,34 +41,11 @@ def test_ticket_with_another_biller_in_a_reforged_payload_is_refused(sqlite_brid
     _no_session(sqlite_bridge)
 
 
-def test_expired_ticket_is_refused(sqlite_bridge, plain_sp):
-    _fresh(sqlite_bridge, plain_sp)
-    url = _ticket_url(sqlite_bridge)
-    sqlite_bridge.clock.advance(sqlite_bridge.settings.tickets.lifetime + 1)
-    response = sqlite_bridge.client.get(url, follow_redirects=False)
-    refused(sqlite_bridge, response, 400, "invalid_ticket")
-    assert "expired" in response.text
-    _no_session(sqlite_bridge)
-
-
 def test_bridge_ticket_presented_as_a_partner_ticket_is_refused(sqlite_bridge, plain_sp):
     _fresh(sqlite_bridge, plain_sp)
     token = parse_qs(urlsplit(_ticket_url(sqlite_bridge)).query)["ticket"][0]
     refused(sqlite_bridge, sqlite_bridge.client.get(f"/launch?partner_ticket={token}", follow_redirects=False),
             400, "invalid_ticket")
-
-
-def test_partner_ticket_signed_for_biller_a_but_naming_biller_b_is_refused(sqlite_bridge, plain_sp):
-    _fresh(sqlite_bridge, plain_sp)
-    other = OneLoginSP("https://sp-b.test/metadata", "https://sp-b.test/acs", keys=plain_sp.keys)
-    sqlite_bridge.trust(other)
-    sqlite_bridge.add_biller("town", other.entity_id)
-    secret_a = tickets.partner_secret(sqlite_bridge.settings.tickets.secrets[-1], "city")
-    token = tickets.mint_partner_ticket(secret_a, {"biller": "town", **PAYER}, ticket_id="_x",
-                                        now=sqlite_bridge.clock())
-    refused(sqlite_bridge, sqlite_bridge.client.get(f"/launch?partner_ticket={token}", follow_redirects=False),
-            400, "invalid_ticket")
-    _no_session(sqlite_bridge)
 
 
 def test_partner_ticket_with_a_newline_in_the_email_is_refused(sqlite_bridge, plain_sp):
