@@ -1,5 +1,6 @@
-"""The bridge session: cookie attributes per ViewMode, iFrame framing policy, resuming a parked
-AuthnRequest, cross-biller refusal, and sign-out (SAML Single Logout and /logout)."""
+"""The bridge session: cookie attributes per ViewMode, resuming a parked AuthnRequest, and sign-out
+(SAML Single Logout and /logout). Framing headers live in tests/security/test_headers.py; idle expiry and
+cross-biller refusal of a session in tests/security/test_tickets.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
-from saml_peers import OneLoginSP, authn_request_xml, parse_post_page, redirect_url
+from saml_peers import OneLoginSP, parse_post_page
 
 PAYER = {"email": "pat@example.com", "account_number": "101Invoice"}
-SSO = "https://bridge.test/saml/sso"
 
 
 @pytest.fixture
@@ -41,55 +41,6 @@ def test_plain_http_development_base_url_uses_lax_without_secure():
 
     policy = cookie_policy(name="s", https=False, view_mode=1, idle_timeout=60)
     assert (policy.samesite, policy.secure) == ("lax", False)
-
-
-def test_the_session_expires_after_its_idle_timeout(sqlite_bridge, sp, clock):
-    sqlite_bridge.add_biller("city", sp.entity_id)
-    sqlite_bridge.launch("city", **PAYER)
-    clock.advance(sqlite_bridge.settings.session.idle_timeout + 1)
-    xml = authn_request_xml(issuer=sp.entity_id, issue_instant=clock())
-    response = sqlite_bridge.sso_redirect(redirect_url(SSO, xml))
-    assert response.status_code == 404  # no session and no partner login page: start from the portal
-
-
-def test_pages_inside_the_portal_iframe_may_be_framed_only_by_its_origins(sqlite_bridge, sp):
-    sqlite_bridge.add_biller("city", sp.entity_id, portal_origins=("https://portal.city.test",))
-    sqlite_bridge.launch("city", **PAYER, view_mode=1)
-    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
-    csp = response.headers["content-security-policy"]
-    assert "frame-ancestors https://portal.city.test;" in csp
-    assert f"form-action {urlsplit(sp.acs_url).scheme}://{urlsplit(sp.acs_url).netloc}" in csp
-    assert "x-frame-options" not in response.headers
-
-
-def test_pages_of_a_biller_without_portal_origins_cannot_be_framed(sqlite_bridge, sp):
-    sqlite_bridge.add_biller("city", sp.entity_id)
-    sqlite_bridge.launch("city", **PAYER)
-    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
-    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-
-
-def test_the_auto_post_page_runs_only_its_nonced_script_and_works_without_javascript(sqlite_bridge, sp):
-    sqlite_bridge.add_biller("city", sp.entity_id)
-    sqlite_bridge.launch("city", **PAYER)
-    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=sp.entity_id)))
-    csp = response.headers["content-security-policy"]
-    nonce = csp.split("script-src 'nonce-", 1)[1].split("'", 1)[0]
-    assert f'<script nonce="{nonce}">' in response.text
-    assert '<button type="submit">Continue</button>' in response.text
-    assert response.headers["referrer-policy"] == "no-referrer"
-
-
-def test_a_session_for_one_biller_does_not_answer_another_billers_sp(sqlite_bridge, sp):
-    other = OneLoginSP(entity_id="https://other-sp.test/metadata", acs_url="https://other-sp.test/acs")
-    sqlite_bridge.trust(other)
-    sqlite_bridge.add_biller("city", sp.entity_id)
-    sqlite_bridge.add_biller("town", other.entity_id)
-    sqlite_bridge.launch("city", **PAYER)
-    response = sqlite_bridge.sso_redirect(redirect_url(SSO, authn_request_xml(issuer=other.entity_id)))
-    assert response.status_code == 403
-    assert "SAMLResponse" not in response.text
-    assert sqlite_bridge.audit("login.issued") == []
 
 
 def test_a_request_without_a_session_is_parked_and_resumed_after_the_partner_login(sqlite_bridge, sp):
