@@ -33,6 +33,11 @@ class Metrics:
             "bridge_key_expiry_seconds", "Seconds until each published certificate expires", ["kid", "state"],
             registry=self.registry,
         )
+        self.biller_key_expiry = Gauge(
+            "bridge_biller_key_expiry_seconds",
+            "Seconds until each certificate published by a biller's own key ring expires", ["biller", "kid", "state"],
+            registry=self.registry,
+        )
         self.metadata_fetches = Counter(
             "bridge_metadata_fetches_total", "GETs of the IdP metadata, by endpoints (shared, or the biller's own)",
             ["endpoints"], registry=self.registry

@@ -64,6 +64,16 @@ async def metrics(request: Request) -> Response:
         instance.metrics.key_expiry.labels(certificate.kid, states[certificate.kid]).set(
             (certificate.not_after - now).total_seconds()
         )
+    instance.metrics.biller_key_expiry.clear()
+    for ring in instance.keyring.rings():
+        own = instance.keyring.own(ring)
+        if not ring or not own.published:
+            continue
+        own_states = {record.kid: record.state for record in own.records}
+        for certificate in own.published:
+            instance.metrics.biller_key_expiry.labels(ring, certificate.kid, own_states[certificate.kid]).set(
+                (certificate.not_after - now).total_seconds()
+            )
     return Response(instance.metrics.render(), media_type=CONTENT_TYPE)
 
 

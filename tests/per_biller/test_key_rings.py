@@ -151,3 +151,11 @@ def test_cli_keys_take_a_biller_and_going_back_to_shared_needs_its_keys_retired(
     assert _cli(billers, capsys, "billers", "update", "water", "--idp-endpoints", "shared")[0] == 0
     code, _, err = _cli(billers, capsys, "keys", "list", "--biller", "nobody")
     assert code == 1 and err.count("\n") == 1 and "nobody" in err
+
+
+def test_metrics_export_the_expiry_of_a_billers_own_certificates(billers: TwoBillers):
+    kid = _step(billers, "generate", ring="water").kid
+    _step(billers, "stage", kid, ring="water")
+    text = billers.bridge.client.get("/metrics").text
+    assert f'bridge_biller_key_expiry_seconds{{biller="water",kid="{kid}",state="pending"}}' in text
+    assert f'bridge_key_expiry_seconds{{kid="{kid}"' not in text  # the deployment's gauge is unchanged
