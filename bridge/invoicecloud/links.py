@@ -39,10 +39,10 @@ def resolve_deep_link(value: int | str, *, allow_unknown: bool, field: str = "de
             known = ", ".join(sorted(DEEP_LINK_BY_NAME))
             raise ValidationError(field, f"unknown deep-link name {value!r}; known: {known}")
         return DEEP_LINK_BY_NAME[value]
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field, "must be a deep-link ID or name") from None
+    # An integer or its decimal string only: int() would truncate 3.9 to 3 and raise OverflowError on inf.
+    if not isinstance(value, int | str):
+        raise ValidationError(field, "must be a deep-link ID or name")
+    number = int(value)
     if number <= 0 or number > 9999:
         raise ValidationError(field, "must be a positive deep-link ID")
     if number not in DEEP_LINKS and not allow_unknown:
