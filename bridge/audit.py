@@ -25,6 +25,7 @@ LOGIN_REFUSED = "login.refused"
 LAUNCH_CREATED = "launch.created"
 TICKET_CONSUMED = "ticket.consumed"
 TICKET_REFUSED = "ticket.refused"
+LAUNCH_REFUSED = "launch.refused"  # a framed launch refused before its ticket was spent (docs/embedding.md)
 KEY_TRANSITION = "key.transition"
 BILLER_CHANGED = "biller.changed"
 ADMIN_REAUTH = "admin.reauth"  # an admin's credentials checked again for a password-equivalent action

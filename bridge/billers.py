@@ -50,6 +50,9 @@ class Biller:
     allow_unknown_deep_links: bool = False
     login_types: dict[str, str] = field(default_factory=lambda: {"owner": "1", "default": "1"})
     flow: str = "sp-initiated"
+    # IC accepts unsolicited Responses for this biller: a framed SP-initiated launch whose cookie the browser
+    # blocks falls back to IdP-initiated SSO instead of failing (bridge/web/embedding.py, docs/embedding.md).
+    idp_fallback: bool = False
     portal_origins: tuple[str, ...] = ()
     login_url: str | None = None  # where to send a payer whose AuthnRequest arrives with no session
     return_url: str | None = None
@@ -77,6 +80,7 @@ class Biller:
             "allow_unknown_deep_links": self.allow_unknown_deep_links,
             "login_types": dict(self.login_types),
             "flow": self.flow,
+            "idp_fallback": self.idp_fallback,
             "portal_origins": list(self.portal_origins),
             "login_url": self.login_url,
             "return_url": self.return_url,

@@ -10,10 +10,12 @@
     ├── AuthenticationError     missing or wrong credentials (401)
     ├── PermissionDenied        credentials valid, not for this resource (403)
     ├── NotFound                (404)
+    │   └── NoSession                no bridge session for IC's request (same code; its own page title)
     ├── PayloadTooLarge         (413)
     ├── RateLimited             (429, carries retry_after)
     ├── TicketError             a launch ticket we refuse (400)
     │   └── TicketReplayed           already used (same answer, counted apart)
+    ├── EmbeddingRefused        a framed launch that cannot succeed there, refused unspent (403)
     ├── KeyLifecycleError       a key transition we refuse (409)
     ├── StoreConflict           a write collided with an existing record (409 conflict)
     ├── ICError                 Invoice Cloud did not do what was asked (502; names the operation)
@@ -86,6 +88,10 @@ class NotFound(BridgeError):
     status = 404
 
 
+class NoSession(NotFound):
+    """IC's AuthnRequest arrived with no bridge session and nowhere to park it."""
+
+
 class PayloadTooLarge(BridgeError):
     code = "payload_too_large"
     status = 413
@@ -106,6 +112,19 @@ class TicketError(BridgeError):
 
 class TicketReplayed(TicketError):
     """The ticket was valid but already used (same code and status: no oracle for the caller)."""
+
+
+class EmbeddingRefused(BridgeError):
+    """A launch opened in a frame where it cannot succeed (origin not allowed, cookies blocked).
+
+    Raised before the ticket is consumed; ``advice`` tells the portal's team what to configure."""
+
+    code = "frame_not_allowed"
+    status = 403
+
+    def __init__(self, detail: str, *, code: str, advice: str) -> None:
+        super().__init__(detail, code=code)
+        self.advice = advice
 
 
 class KeyLifecycleError(BridgeError):

@@ -115,6 +115,10 @@ BILLER_OPTIONS: tuple[BillerOption, ...] = (
     BillerOption("--allow-unknown-deep-links", "allow_unknown_deep_links",
                  "accept DeepLinkIDs that are not in IC's known list (default: no)", kind=SWITCH),
     BillerOption("--flow", "flow", "default login flow (default sp-initiated)", choices=FLOWS),
+    BillerOption("--idp-fallback", "idp_fallback",
+                 "when a browser blocks the session cookie inside the portal's frame, sign the payer in "
+                 "IdP-initiated instead (IC must accept unsolicited Responses for this biller; default: no)",
+                 kind=SWITCH),
     BillerOption("--portal-origin", "portal_origins",
                  "origin of the partner portal that frames IC pages (frame-ancestors), e.g. https://portal.example",
                  kind=MANY, metavar="ORIGIN", convert=tuple),

@@ -5,8 +5,12 @@ session ID and the launch time; it is issued at the launch and re-issued with ea
 given from it, so the idle timeout slides while the payer uses it. What the cookie cannot say
 (signed out? ended everywhere? past its absolute lifetime?) bridge.session_state asks the
 store, which every node shares: no sticky sessions. Cookie attributes follow CONTRACT.md:
-HttpOnly always; ``SameSite=None; Secure`` when the payer's pages run in a
-cross-site iFrame (ViewMode 1) and the base URL is https; Lax otherwise.
+HttpOnly always; ``SameSite=None; Secure; Partitioned`` when the payer's pages run in a
+cross-site iFrame (ViewMode 1) and the base URL is https; Lax otherwise. ``Partitioned``
+(CHIPS) keeps the cookie alive in browsers that block third-party cookies: it is kept per
+top-level site (the portal), which is exactly where a framed launch and IC's AuthnRequest
+happen. The header is written by ``bridge/web/cookies.py``; whether it came back is tested
+by the launch's detection hop (``bridge/web/embedding.py``).
 """
 
 from __future__ import annotations
@@ -45,11 +49,12 @@ class CookiePolicy:
     secure: bool
     samesite: str  # "none" | "lax"
     max_age: int
+    partitioned: bool = False  # CHIPS: only with SameSite=None; Secure (browsers ignore it otherwise)
 
 
 def cookie_policy(*, name: str, https: bool, view_mode: int, idle_timeout: int) -> CookiePolicy:
     if view_mode == 1 and https:
-        return CookiePolicy(name=name, secure=True, samesite="none", max_age=idle_timeout)
+        return CookiePolicy(name=name, secure=True, samesite="none", max_age=idle_timeout, partitioned=True)
     return CookiePolicy(name=name, secure=https, samesite="lax", max_age=idle_timeout)
 
 

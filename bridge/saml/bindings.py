@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,26 +137,9 @@ def redirect_location(
     return f"{location}{separator}{query}&Signature={signature}"
 
 
-def post_form(action: str, field: str, message: bytes, relay_state: str | None, *, nonce: str) -> str:
-    """The HTTP-POST binding page: the message base64-encoded, with its RelayState when there is one."""
-    fields = {field: base64.b64encode(message).decode()}
+def post_fields(field: str, message: bytes, relay_state: str | None) -> list[tuple[str, str]]:
+    """The form fields of the HTTP-POST binding (Bindings 3.5.4); the page around them is the web layer's."""
+    fields = [(field, base64.b64encode(message).decode())]
     if relay_state is not None:
-        fields["RelayState"] = relay_state
-    return auto_post_form(action, fields, nonce=nonce)
-
-
-def auto_post_form(action: str, fields: dict[str, str], *, nonce: str) -> str:
-    """A page that posts ``fields`` to ``action``: auto-submits with a nonce'd script, a visible button without JS."""
-    inputs = "".join(
-        f'<input type="hidden" name="{html.escape(name, quote=True)}" value="{html.escape(value, quote=True)}">'
-        for name, value in fields.items()
-    )
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>Signing you in…</title></head><body>"
-        f'<form id="saml" method="post" action="{html.escape(action, quote=True)}">{inputs}'
-        "<noscript><p>JavaScript is off: press Continue to finish signing in.</p></noscript>"
-        '<button type="submit">Continue</button></form>'
-        f'<script nonce="{nonce}">document.getElementById("saml").submit();</script>'
-        "</body></html>"
-    )
+        fields.append(("RelayState", relay_state))
+    return fields

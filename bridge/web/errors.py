@@ -12,8 +12,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge.errors import BridgeError, RateLimited, ReplayError, SignatureError, StoreUnavailable, TicketReplayed
-from bridge.web.pages import message_page
+from bridge.errors import (
+    BridgeError,
+    EmbeddingRefused,
+    NoSession,
+    RateLimited,
+    ReplayError,
+    SignatureError,
+    StoreUnavailable,
+    TicketReplayed,
+)
+from bridge.web import pages, payer
 
 log = logging.getLogger("bridge.web")
 STORE_UNAVAILABLE_DETAIL = (
@@ -33,6 +42,16 @@ _TITLES = {
     429: "Too many requests",
     503: "Temporarily unavailable",
 }
+# A payer reads the title first: say what happened in their words (the code goes last, as a reference).
+_PAYER_TITLES = {
+    "invalid_ticket": "This sign-in link cannot be used",
+    "pending_not_found": "This sign-in request has expired",
+    "frame_not_allowed": "Invoice Cloud cannot open inside this page",
+    "cookies_blocked": "Your browser blocked sign-in inside this page",
+    "not_found": "Page not found",
+    "method_not_allowed": "This page cannot be opened that way",
+}
+NO_SESSION_TITLE = "You are not signed in"  # NoSession keeps NotFound's code, so it is told apart by class
 
 
 def wants_json(request: Request) -> bool:
@@ -69,10 +88,15 @@ def error_response(request: Request, exc: BridgeError) -> Response:
         log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.code, exc.detail)
     if wants_json(request):
         return JSONResponse({"error": exc.code, "detail": detail}, status_code=exc.status, headers=headers)
-    response = message_page(
-        request, title=_TITLES.get(exc.status, "Something went wrong"), message=detail,
-        status=exc.status, code=exc.code,
-    )
+    title = _TITLES.get(exc.status, "Something went wrong")
+    response: Response
+    if request.url.path.startswith("/admin"):
+        response = pages.message_page(request, title=title, message=detail, status=exc.status, code=exc.code)
+    else:
+        advice = exc.advice if isinstance(exc, EmbeddingRefused) else None
+        title = NO_SESSION_TITLE if isinstance(exc, NoSession) else _PAYER_TITLES.get(exc.code, title)
+        response = payer.message_page(request, title=title, message=detail, status=exc.status, code=exc.code,
+                                      advice=advice)
     if headers:
         response.headers.update(headers)
     return response
@@ -98,8 +122,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 _HTTP_DETAILS = {
-    404: "there is nothing at this address",
-    405: "this address does not accept that method",
+    404: "there is nothing at this address; open Invoice Cloud again from your portal",
+    405: "this address does not accept that method; open Invoice Cloud again from your portal",
 }
 
 

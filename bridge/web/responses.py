@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -14,57 +13,29 @@ from bridge.delegation.sessions import Session, cookie_policy
 from bridge.errors import BridgeError
 from bridge.idp import Outgoing
 from bridge.invoicecloud.remote_auth import CloudSsoPage
-from bridge.saml.bindings import auto_post_form, post_form
-from bridge.web.pages import render
-from bridge.web.security import page_csp
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def frame_ancestors(biller: Biller | None) -> str:
-    """``'none'`` unless the biller lists its portal origins (ViewMode 1 pages run inside them)."""
-    if biller is None or not biller.portal_origins:
-        return "'none'"
-    return " ".join(biller.portal_origins)
+from bridge.saml.bindings import post_fields
+from bridge.web.cookies import expire_cookie, write_cookie
+from bridge.web.payer import frame_ancestors as frame_ancestors  # re-exported: the simulator's framed pages
+from bridge.web.payer import message_page, post_page, remember_biller
 
 
 def saml_post_page(request: Request, outgoing: Outgoing, *, biller: Biller | None) -> HTMLResponse:
-    nonce = request.state.csp_nonce
-    html = post_form(outgoing.acs_url, "SAMLResponse", outgoing.message, outgoing.relay_state, nonce=nonce)
-    response = HTMLResponse(html)
-    response.headers["content-security-policy"] = page_csp(
-        nonce, form_action=origin_of(outgoing.acs_url), frame_ancestors=frame_ancestors(biller)
-    )
-    return response
+    fields = post_fields("SAMLResponse", outgoing.message, outgoing.relay_state)
+    return post_page(request, outgoing.acs_url, fields, biller=biller)
 
 
 def cloud_sso_response(request: Request, page: CloudSsoPage, biller: Biller) -> Response:
     """The browser to IC's Cloud SSO page: an auto-POST form (the token stays out of URLs), or a GET per biller."""
     if biller.rest_delivery == "get":
         return RedirectResponse(page.get_url(), status_code=303)
-    nonce = request.state.csp_nonce
-    response = HTMLResponse(auto_post_form(page.url, page.fields, nonce=nonce))
-    response.headers["content-security-policy"] = page_csp(
-        nonce, form_action=origin_of(page.url), frame_ancestors=frame_ancestors(biller)
-    )
-    return response
+    return post_page(request, page.url, list(page.fields.items()), biller=biller)
 
 
 def launch_error_page(request: Request, biller: Biller, exc: BridgeError, *, message: str) -> HTMLResponse:
-    """A launch that failed for a known biller: plain words, the way back to the portal, framable by the portal."""
-    back = biller.return_url or (biller.portal_origins[0] if biller.portal_origins else None)
-    response = render(
-        request, "launch_error.html", status=exc.status, title="We could not sign you in", message=message,
-        code=exc.code, request_id=getattr(request.state, "request_id", None), back_url=back,
-        back_name=biller.return_site_name or "the portal",
-    )
-    response.headers["content-security-policy"] = page_csp(
-        request.state.csp_nonce, frame_ancestors=frame_ancestors(biller)
-    )
-    return response
+    """A launch that failed for a known biller: plain words and the way back to the portal (payer layout)."""
+    remember_biller(request, biller)
+    return message_page(request, title="We could not sign you in", message=message, status=exc.status,
+                        code=exc.code)
 
 
 def set_session_cookie(request: Request, response: Response, session: Session) -> None:
@@ -81,16 +52,12 @@ def set_session_cookie(request: Request, response: Response, session: Session) -
         name=settings.session.cookie_name, https=settings.idp.is_https, view_mode=session.view_mode,
         idle_timeout=max(0, min(settings.session.idle_timeout, math.ceil(remaining))),
     )
-    value = instance.sessions.dump(session, now=now)
-    response.set_cookie(
-        policy.name, value, max_age=policy.max_age, path="/", secure=policy.secure, httponly=True,
-        samesite=policy.samesite,  # type: ignore[arg-type]
-    )
+    write_cookie(response, policy, instance.sessions.dump(session, now=now))
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
     settings = request.app.state.instance.settings
-    response.delete_cookie(settings.session.cookie_name, path="/", secure=settings.idp.is_https, httponly=True)
+    expire_cookie(response, settings.session.cookie_name, https=settings.idp.is_https)
 
 
 def _cookie_session(request: Request) -> Session | None:

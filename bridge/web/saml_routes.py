@@ -23,13 +23,13 @@ from bridge.billers import NAME_RE, Biller, biller_from_record, get_biller
 from bridge.delegation.launches import PendingRequest
 from bridge.delegation.sessions import Session
 from bridge.endpoints import BILLER_PREFIX, IdpIdentity, identity_at_biller, shared_candidates
-from bridge.errors import BridgeError, NotFound, PermissionDenied
+from bridge.errors import BridgeError, NoSession, NotFound, PermissionDenied
 from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import MetadataFetch
 from bridge.web.offload import in_thread
-from bridge.web.pages import message_page
+from bridge.web.payer import message_page, remember_biller
 from bridge.web.responses import (
     clear_session_cookie,
     client_ip,
@@ -95,6 +95,7 @@ async def metadata(request: Request) -> Response:
 # --- answering an AuthnRequest --------------------------------------------------------------------
 
 def _respond(request: Request, instance: Instance, incoming: Incoming, session: Session, biller: Biller) -> Response:
+    remember_biller(request, biller)
     outgoing = instance.idp.respond(
         incoming, session.identity, session_id=session.session_id, authn_instant=session.authn_instant,
         client_ip=client_ip(request),
@@ -139,14 +140,17 @@ def _answer_shared(request: Request, instance: Instance, incoming: Incoming, ses
         return _respond(request, instance, incoming, session, biller)
     if incoming.request.is_passive:
         return _no_passive(request, instance, incoming)
+    if len(candidates) == 1:
+        remember_biller(request, candidates[0])  # the page can name the biller and link back to its portal
     if len(candidates) != 1 or not candidates[0].login_url:
-        raise NotFound(NOT_SIGNED_IN)
+        raise NoSession(NOT_SIGNED_IN)
     return RedirectResponse(_park(instance, incoming, candidates[0]), 303)
 
 
 def _answer_biller(
     request: Request, instance: Instance, incoming: Incoming, session: Session | None, biller: Biller
 ) -> Response:
+    remember_biller(request, biller)
     if incoming.sp.entity_id != biller.sp_entity_id:
         raise PermissionDenied(f"this address signs payers in to biller {biller.name}'s service provider only")
     if session is not None and not incoming.request.force_authn:
@@ -158,7 +162,7 @@ def _answer_biller(
     if incoming.request.is_passive:
         return _no_passive(request, instance, incoming)
     if not biller.login_url:
-        raise NotFound(NOT_SIGNED_IN)
+        raise NoSession(NOT_SIGNED_IN)
     return RedirectResponse(_park(instance, incoming, biller), 303)
 
 

@@ -31,10 +31,14 @@ DEFAULT_CSP = (
 )
 
 
-def page_csp(nonce: str, *, form_action: str = "'self'", frame_ancestors: str = "'none'") -> str:
-    """The CSP of a page we render: scripts and styles only with this response's nonce."""
+def page_csp(
+    nonce: str, *, form_action: str = "'self'", frame_ancestors: str = "'none'", style_origin: str | None = None,
+) -> str:
+    """The CSP of a page we render: scripts and styles only with this response's nonce (and stylesheets
+    from ``style_origin``: a biller's own css_url on payer pages)."""
+    styles = f"'nonce-{nonce}' {style_origin}" if style_origin else f"'nonce-{nonce}'"
     return (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self'; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src {styles}; img-src 'self'; "
         f"form-action {form_action}; frame-ancestors {frame_ancestors}; base-uri 'none'"
     )
 

@@ -27,7 +27,15 @@ from typing import Any
 import httpx
 import pytest
 
-from .cross_site import BRIDGE_HOST, TlsPortal, launch_profile, make_tls, serve_portal, start_tls_bridge
+from .cross_site import (
+    BRIDGE_HOST,
+    RIG_ARGS,
+    TlsPortal,
+    launch_profile,
+    make_tls,
+    serve_portal,
+    start_tls_bridge,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -185,6 +193,14 @@ class CrossSite:
                 args=CHROMIUM_ARGS,
             )
         return self.contexts[regime]
+
+    def incognito(self, **options: Any) -> Any:
+        """A fresh Playwright context (e.g. ``java_script_enabled=False``) in a browser with the rig's host
+        names and certificate rules, and Chromium's default cookie rules; close it after use."""
+        if "incognito" not in self.contexts:
+            self.contexts["incognito"] = self.playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *RIG_ARGS])
+        return self.contexts["incognito"].new_context(**options)
 
     def page(self, regime: str = "partitioned", viewport: dict[str, int] | None = None) -> Any:
         page = self.context(regime).new_page()

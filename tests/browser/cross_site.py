@@ -49,6 +49,7 @@ PORTAL_HOST = "portal.test"  # another site than the bridge
 SAME_SITE_PORTAL_HOST = "portal.sso.test"  # the bridge's site (registrable domain sso.test)
 HOSTS = (BRIDGE_HOST, PORTAL_HOST, SAME_SITE_PORTAL_HOST)
 RESOLVER_RULES = "--host-resolver-rules=" + ", ".join(f"MAP {host} 127.0.0.1" for host in HOSTS)
+RIG_ARGS = (RESOLVER_RULES, "--ignore-certificate-errors")
 COOKIE_REGIMES = ("partitioned", "blocked")
 
 
@@ -184,5 +185,5 @@ def launch_profile(playwright: Any, regime: str, directory: Path, *, executable:
     (directory / "Default" / "Preferences").write_text(json.dumps(profile_preferences(regime)))
     return playwright.chromium.launch_persistent_context(
         str(directory), executable_path=executable, headless=True,
-        args=[*args, RESOLVER_RULES, "--ignore-certificate-errors"],
+        args=[*args, *RIG_ARGS],
     )

@@ -87,6 +87,7 @@ def biller_from_form(form: FormData, *, name: str, base_url: str) -> Biller:
         allow_unknown_deep_links=form.get("allow_unknown_deep_links") == "on",
         login_types=parse_login_types(_lines(str(form.get("login_types") or ""))),
         flow=str(form.get("flow") or "sp-initiated"),
+        idp_fallback=form.get("idp_fallback") == "on",
         portal_origins=tuple(_lines(str(form.get("portal_origins") or ""))),
         login_url=_optional(form, "login_url"),
         return_url=_optional(form, "return_url"),
