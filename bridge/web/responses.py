@@ -15,8 +15,9 @@ from bridge.idp import Outgoing
 from bridge.invoicecloud.remote_auth import CloudSsoPage
 from bridge.saml.bindings import post_fields
 from bridge.web.cookies import expire_cookie, write_cookie
-from bridge.web.payer import frame_ancestors as frame_ancestors  # re-exported: the simulator's framed pages
+from bridge.web.payer import frame_ancestors as frame_ancestors  # re-exported for the simulator's pages
 from bridge.web.payer import message_page, post_page, remember_biller
+from bridge.web.payer import origin_of as origin_of  # re-exported for the simulator's pages
 
 
 def saml_post_page(request: Request, outgoing: Outgoing, *, biller: Biller | None) -> HTMLResponse:
