@@ -129,11 +129,6 @@ def test_request_without_saml_request_parameter_is_refused(sqlite_bridge, sp):
     refused(sqlite_bridge, sqlite_bridge.sso_redirect(SSO), "invalid_saml_request")
 
 
-def test_relay_state_longer_than_the_limit_is_refused(sqlite_bridge, sp):
-    refused(sqlite_bridge, sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp), "r" * 1025)),
-            "invalid_saml_request")
-
-
 def test_unsupported_nameid_policy_gets_a_saml_error_status(sqlite_bridge, sp):
     policy = '<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos"/>'
     response = sqlite_bridge.sso_redirect(redirect_url(SSO, request_xml(sp, body=policy)))
