@@ -130,11 +130,12 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
 
 
 def _feature_routes() -> list[RouteFactory]:
-    """Optional features register themselves in bridge.web.features (admin console, simulator, …)."""
-    try:
-        from bridge.web.features import ROUTE_FACTORIES
-    except ImportError:
-        return []
+    """Optional features register themselves in bridge.web.features (admin console, simulator, …).
+
+    Imported here, not at the top: the features import the web layer. An ImportError is a bug to surface,
+    never a reason to serve without the console, the simulator and the payments API."""
+    from bridge.web.features import ROUTE_FACTORIES
+
     return list(ROUTE_FACTORIES)
 
 
