@@ -58,6 +58,18 @@ def test_a_framed_launch_for_a_biller_without_portal_origins_is_refused_and_its_
     assert "frame-ancestors *" in response.headers["content-security-policy"]  # readable in the refused frame
     assert sqlite_bridge.audit("ticket.consumed") == [] and sqlite_bridge.audit("login.issued") == []
     assert [e.detail.split(":")[0] for e in sqlite_bridge.audit("launch.refused")] == ["frame_not_allowed"]
+
+
+def test_a_framed_launch_without_a_referer_for_a_biller_without_portal_origins_is_refused_unspent(
+        sqlite_bridge, sp):
+    # A portal with Referrer-Policy: no-referrer: the embedder is unknown, and no origin is allowed anyway.
+    sqlite_bridge.add_biller("city", sp.entity_id)
+    url = _launch_url(sqlite_bridge, "city")
+    response = _open(sqlite_bridge, url, headers={"sec-fetch-dest": "iframe", "sec-fetch-site": "cross-site"})
+    assert response.status_code == 403
+    assert "Reference: frame_not_allowed" in response.text
+    assert sqlite_bridge.audit("ticket.consumed") == []
+    assert _unspent(sqlite_bridge, url)
     assert _unspent(sqlite_bridge, url)
 
 
