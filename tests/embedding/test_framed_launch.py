@@ -68,8 +68,7 @@ def test_a_framed_launch_without_a_referer_for_a_biller_without_portal_origins_i
     response = _open(sqlite_bridge, url, headers={"sec-fetch-dest": "iframe", "sec-fetch-site": "cross-site"})
     assert response.status_code == 403
     assert "Reference: frame_not_allowed" in response.text
-    assert sqlite_bridge.audit("ticket.consumed") == []
-    assert _unspent(sqlite_bridge, url)
+    assert sqlite_bridge.audit("ticket.consumed") == [] and sqlite_bridge.audit("login.issued") == []
     assert _unspent(sqlite_bridge, url)
 
 
