@@ -30,6 +30,7 @@ import pytest
 from .cross_site import (
     BRIDGE_HOST,
     RIG_ARGS,
+    Tls,
     TlsPortal,
     launch_profile,
     make_tls,
@@ -209,19 +210,30 @@ class CrossSite:
         return page
 
 
-@pytest.fixture(scope="module")
-def cross_site_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -> Iterator[CrossSite]:
-    directory = tmp_path_factory.mktemp("cross-site")
-    tls = make_tls(directory)
+def tls_served(directory: Path, tls: Tls, *, ca_for_outgoing: bool = False) -> Served:
+    """A fresh ``icbridge init`` instance at ``https://sso.test:<port>``, served with the rig's certificate.
+
+    ``ca_for_outgoing``: the bridge's own HTTPS calls (httpx, e.g. to the simulator as IC) trust the rig's CA."""
     port = free_port()
     base_url = f"https://{BRIDGE_HOST}:{port}"
     init = subprocess.run([BRIDGE, "init", str(directory / "instance"), "--base-url", base_url, "--json"],
                           capture_output=True, text=True, timeout=60)
     assert init.returncode == 0, init.stderr
     info = json.loads(init.stdout)
-    process = start_tls_bridge(Path(info["config"]), tls, port, directory / "bridge.log")
-    bridge = Served(base_url=base_url, config=Path(info["config"]), init=info, process=process,
-                    api_base=f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(tls.ca)))
+    with pytest.MonkeyPatch.context() as env:
+        if ca_for_outgoing:
+            env.setenv("SSL_CERT_FILE", str(tls.ca))
+        process = start_tls_bridge(Path(info["config"]), tls, port, directory / "bridge.log")
+    return Served(base_url=base_url, config=Path(info["config"]), init=info, process=process,
+                  api_base=f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(tls.ca)))
+
+
+@pytest.fixture(scope="module")
+def cross_site_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -> Iterator[CrossSite]:
+    directory = tmp_path_factory.mktemp("cross-site")
+    tls = make_tls(directory)
+    bridge = tls_served(directory, tls)
+    process = bridge.process
     rig: CrossSite | None = None
     try:
         with serve_portal(tls, free_port()) as portal:

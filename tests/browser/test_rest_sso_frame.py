@@ -9,15 +9,11 @@ simulator) over https. The browser profile refuses every cookie of the bridge's 
 
 from __future__ import annotations
 
-import json
-import ssl
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,8 +23,8 @@ from bridge.config import load_settings
 from bridge.simulator.cpv2 import simulator_api_key
 
 from .checks import DESKTOP, PHONE, assert_accessible, assert_fits
-from .conftest import BRIDGE, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Served, free_port
-from .cross_site import BRIDGE_HOST, TlsPortal, launch_profile, make_tls, serve_portal, start_tls_bridge
+from .conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Served, free_port, tls_served
+from .cross_site import TlsPortal, launch_profile, make_tls, serve_portal
 
 pytestmark = pytest.mark.browser
 BRAND_CSS = "h1{color:rgb(12, 34, 56)}"
@@ -63,17 +59,8 @@ def _css_server() -> ThreadingHTTPServer:
 def rest_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -> Iterator[RestRig]:
     directory = tmp_path_factory.mktemp("rest-sso-frame")
     tls = make_tls(directory)
-    port = free_port()
-    base_url = f"https://{BRIDGE_HOST}:{port}"
-    init = subprocess.run([BRIDGE, "init", str(directory / "instance"), "--base-url", base_url, "--json"],
-                          capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
-    info = json.loads(init.stdout)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SSL_CERT_FILE", str(tls.ca))  # the bridge's calls to IC (httpx) trust the rig's CA
-        process = start_tls_bridge(Path(info["config"]), tls, port, directory / "bridge.log")
-    bridge = Served(base_url=base_url, config=Path(info["config"]), init=info, process=process,
-                    api_base=f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(tls.ca)))
+    bridge = tls_served(directory, tls, ca_for_outgoing=True)  # its calls to IC (the simulator) go over the rig's TLS
+    process = bridge.process
     css = _css_server()
     browser = None
     try:
@@ -82,7 +69,7 @@ def rest_rig(tmp_path_factory: pytest.TempPathFactory, playwright_driver: Any) -
                                      args=CHROMIUM_ARGS)
             yield RestRig(bridge=bridge, portal=portal, browser=browser,
                           css_url=f"http://127.0.0.1:{css.server_port}/brand.css",
-                          ic_api_base=f"https://127.0.0.1:{port}/simulator")
+                          ic_api_base=f"{bridge.api_base}/simulator")
     finally:
         if browser is not None:
             browser.close()
