@@ -36,6 +36,7 @@ from bridge.keys.lifecycle import add_signing_key, key_jobs
 from bridge.keys.ring import ACTIVE, KeyRing
 from bridge.metrics import Metrics
 from bridge.ratelimit import RateLimiter
+from bridge.steps import StepTimer
 from bridge.store import STORE_SCHEMES, display_url, open_store, open_store_url
 from bridge.store.base import Store
 from bridge.store.sqlite import sqlite_path
@@ -61,6 +62,7 @@ class Instance:
     clock: Clock = utcnow
     new_id: IdFactory = new_id
     extras: dict[str, Any] = field(default_factory=dict)
+    steps: StepTimer = field(default_factory=StepTimer)  # bench-only per-step CPU timers (bridge.steps)
 
     def close(self) -> None:
         self.store.close()
@@ -100,6 +102,7 @@ def open_instance(
         clock=clock,
         new_id=new_id,
         extras=extras,
+        steps=StepTimer.from_env(),
     )
     # Background jobs take the services they use (the housekeeping loop calls each with no argument).
     readiness: dict[str, str] = extras.setdefault("readiness_problems", {})

@@ -107,6 +107,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
     routes: list[BaseRoute] = [
         *saml_routes.routes, *api_routes.routes, *launch_routes.routes, *health_routes.routes, *assets.routes,
     ]
+    routes.extend(health_routes.step_routes(instance))
     for factory in (*_feature_routes(), *extra_routes):
         routes.extend(factory(instance))
     app = Starlette(

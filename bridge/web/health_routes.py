@@ -77,6 +77,16 @@ async def metrics(request: Request) -> Response:
     return Response(instance.metrics.render(), media_type=CONTENT_TYPE)
 
 
+async def bench_steps(request: Request) -> Response:
+    """Per-step CPU totals (bridge.steps); routed only when the bench-only switch is on."""
+    instance: Instance = request.app.state.instance
+    return JSONResponse(instance.steps.totals())
+
+
+def step_routes(instance: Instance) -> list[Route]:
+    return [Route("/bench/steps", bench_steps, methods=["GET"])] if instance.steps.enabled else []
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
