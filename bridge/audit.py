@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.identity import Identity
+from bridge.logs import emit
 from bridge.store.base import AuditEvent, Store
 
 LOGIN_ISSUED = "login.issued"
@@ -79,8 +80,8 @@ def record_once(store: Store, namespace: str, key: str, expires_at: datetime, ev
 def _log(event: AuditEvent) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
-    log.info("audit %s %s", event.event, event.outcome,
-             extra={"audit": {name: getattr(event, name) for name in _LOGGED if getattr(event, name) is not None}})
+    fields = {name: value for name in _LOGGED if (value := getattr(event, name)) is not None}
+    emit(log, logging.INFO, "audit %s %s", event.event, event.outcome, extra={"audit": fields})
 
 
 def os_actor() -> str:

@@ -322,6 +322,8 @@ class SimulatorSettings(_Section):
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
+    # One bridge.access line per request (opt-in: a login's audit line is its one line by default, issue 21).
+    access: bool = False
 
 
 class Settings(_Section):

@@ -55,8 +55,12 @@ def post_form(page: str) -> tuple[str, dict[str, str]]:
     return form.action, form.fields
 
 
-def make_dev_bridge(directory: Path, clock: Any, *, simulator: bool = True) -> Iterator[DevBridge]:
+def make_dev_bridge(directory: Path, clock: Any, *, simulator: bool = True, config: str = "") -> Iterator[DevBridge]:
+    """``config``: TOML appended to the configuration ``icbridge init`` wrote (sections it has no table for)."""
     result = init_instance(directory, base_url=BASE_URL, now=clock(), simulator=simulator)
+    if config:
+        with result.config.open("a") as handle:
+            handle.write("\n" + config)
     instance = open_instance(load_settings(result.config), clock=clock)
     app = create_app(instance, background=False)
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:

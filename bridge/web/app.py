@@ -116,7 +116,7 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
             *proxy_middleware(settings),
             Middleware(
                 EdgeMiddleware, max_body=settings.limits.max_body, max_query=settings.limits.max_saml_message * 2,
-                https=settings.idp.is_https,
+                https=settings.idp.is_https, access=settings.logging.access,
             )
         ],
         exception_handlers={

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bridge.errors import PayloadTooLarge
+from bridge.logs import emit
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,11 +45,12 @@ def page_csp(
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, max_query: int, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_query: int, https: bool, access: bool = False) -> None:
         self.app = app
         self.max_body = max_body
         self.max_query = max_query
         self.https = https
+        self.access = access  # logging.access: one bridge.access line per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +78,7 @@ class EdgeMiddleware:
             return
         received = 0
         limit = self.max_body
-        started = time.perf_counter()
+        started = time.perf_counter() if self.access else 0.0
         status = [500]
 
         async def limited_receive() -> Message:
@@ -111,9 +113,10 @@ class EdgeMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         finally:
-            if access_log.isEnabledFor(logging.INFO):  # the record's fields are built only when it is written
+            # Opt-in (logging.access); the record's fields are built only when it is written.
+            if self.access and access_log.isEnabledFor(logging.INFO):
                 # The path only: query strings carry SAMLRequest, tickets and other secrets.
-                access_log.info("%s %s %s", scope["method"], scope["path"], status[0], extra={
+                emit(access_log, logging.INFO, "%s %s %s", scope["method"], scope["path"], status[0], extra={
                     "request_id": request_id, "method": scope["method"], "path": scope["path"][:300],
                     "status": status[0], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 })

@@ -8,7 +8,7 @@ import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from dev_bridge import post_form
+from dev_bridge import make_dev_bridge, post_form
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.logs import JsonFormatter
@@ -97,8 +97,38 @@ def test_key_expiry_is_exported(dev_bridge):
     assert 700 * 86400 < seconds <= 730 * 86400
 
 
-def test_one_json_line_per_request_with_its_id_and_no_query_string(dev_bridge, logs):
-    answer = dev_bridge.client.get("/healthz?SAMLRequest=secret-looking")
+@pytest.fixture
+def access_bridge(tmp_path, clock):
+    """The dev bridge with the access log on (``logging.access = true``; off by default)."""
+    yield from make_dev_bridge(tmp_path / "instance", clock, config="[logging]\naccess = true\n")
+
+
+def test_a_login_writes_one_line_at_default_settings(dev_bridge, logs):
+    """Issue 21: the access log is opt-in, so answering IC's AuthnRequest writes the login.issued line only."""
+    link = dev_bridge.client.get(dev_bridge.launch_url(), follow_redirects=False).headers["location"]
+    sso = dev_bridge.client.get(link, follow_redirects=False).headers["location"]
+    logs.lines.clear()
+    page = dev_bridge.client.get(sso, follow_redirects=False)
+    assert page.status_code == 200 and 'name="SAMLResponse"' in page.text
+    assert len(logs.lines) == 1, logs.lines
+    entry = json.loads(logs.lines[0])
+    assert entry["logger"] == "bridge.audit" and entry["audit"]["event"] == "login.issued"
+    assert not [line for line in logs.lines if '"bridge.access"' in line]
+
+
+def test_access_lines_appear_when_enabled(access_bridge, logs):
+    link = access_bridge.client.get(access_bridge.launch_url(), follow_redirects=False).headers["location"]
+    sso = access_bridge.client.get(link, follow_redirects=False).headers["location"]
+    logs.lines.clear()
+    access_bridge.client.get(sso, follow_redirects=False)
+    names = [json.loads(line)["logger"] for line in logs.lines]
+    assert sorted(names) == ["bridge.access", "bridge.audit"]
+    access = json.loads(next(line for line in logs.lines if '"bridge.access"' in line))
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/saml/sso", 200)
+
+
+def test_one_json_line_per_request_with_its_id_and_no_query_string(access_bridge, logs):
+    answer = access_bridge.client.get("/healthz?SAMLRequest=secret-looking")
     lines = [json.loads(line) for line in logs.lines if '"bridge.access"' in line]
     assert len(lines) == 1
     entry = lines[0]
@@ -131,20 +161,20 @@ def _secrets_of(bridge, forms: list[dict[str, str]], urls: list[str]) -> list[st
     return [s for s in secrets if s]
 
 
-def test_no_secret_appears_in_any_log_line_across_a_full_login(dev_bridge, logs):
+def test_no_secret_appears_in_any_log_line_across_a_full_login(access_bridge, logs):
     from .admin_helpers import sign_in_admin
 
-    url = dev_bridge.launch_url(deep_link=3, view_mode=1)
-    launched = dev_bridge.client.get(url, follow_redirects=False)
+    url = access_bridge.launch_url(deep_link=3, view_mode=1)
+    launched = access_bridge.client.get(url, follow_redirects=False)
     link = launched.headers["location"]
-    sso = dev_bridge.client.get(link, follow_redirects=False).headers["location"]
-    page = dev_bridge.client.get(sso, follow_redirects=False)
+    sso = access_bridge.client.get(link, follow_redirects=False).headers["location"]
+    page = access_bridge.client.get(sso, follow_redirects=False)
     action, form = post_form(page.text)
-    assert 'data-ok="true"' in dev_bridge.client.post(action, data=form).text
-    sign_in_admin(dev_bridge)
-    dev_bridge.client.post("/admin/login", data={"csrf": "x", "token": "wrong-token-but-still-secret"})
+    assert 'data-ok="true"' in access_bridge.client.post(action, data=form).text
+    sign_in_admin(access_bridge)
+    access_bridge.client.post("/admin/login", data={"csrf": "x", "token": "wrong-token-but-still-secret"})
     assert len(logs.lines) > 10
     text = "\n".join(logs.lines)
-    for secret in [*_secrets_of(dev_bridge, [form], [url, sso]), "wrong-token-but-still-secret"]:
+    for secret in [*_secrets_of(access_bridge, [form], [url, sso]), "wrong-token-but-still-secret"]:
         assert secret not in text, f"a secret leaked into the logs: {secret[:12]}…"
     assert not re.search(r"SAMLResponse|Signature=|ticket=", text)
