@@ -6,7 +6,7 @@ tickets, partner-signed tickets, tests), so adding a path never changes it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 CLAIMS = ("Email", "LoginType", "AccountNumber")
@@ -25,7 +25,9 @@ class Identity:
         return {"Email": self.email, "LoginType": self.login_type, "AccountNumber": self.account_number}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What dataclasses.asdict gives (every field is a str or None), without its recursive deep copy:
+        # the session cookie is written from this on every login (issue 21).
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Identity:
@@ -36,3 +38,6 @@ class Identity:
             biller=str(data["biller"]),
             role=data.get("role"),
         )
+
+
+_FIELDS = tuple(field.name for field in fields(Identity))

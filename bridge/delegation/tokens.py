@@ -12,11 +12,13 @@ encrypted: never put a secret in one.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import want_bytes
 
 MAX_TOKEN_LENGTH = 4096
 FUTURE_TOLERANCE = 60  # seconds a token may appear to come from the future (clock skew between nodes)
@@ -34,19 +36,62 @@ class TokenInvalid(TokenError):
     pass
 
 
+class _Signer(TimestampSigner):
+    """itsdangerous's TimestampSigner with two documented hooks overridden (issue 21: a login signs and
+    verifies its session cookie; stock itsdangerous builds a signer and derives each key on every call):
+
+    - ``derive_key``: every secret's key is derived once, when the signer is built (the same
+      derivation: the derived key is a pure function of the salt and the secret);
+    - ``get_timestamp``: the caller's clock when :meth:`TimedTokens.dump` set one on this thread
+      (so one signer serves every thread), the OS clock otherwise.
+    """
+
+    _stamp = threading.local()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived = {key: TimestampSigner.derive_key(self, key) for key in self.secret_keys}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        derived = self._derived.get(key)
+        return derived if derived is not None else super().derive_key(key)
+
+    def get_timestamp(self) -> int:
+        stamp: int | None = getattr(self._stamp, "value", None)
+        return super().get_timestamp() if stamp is None else stamp
+
+    def sign_at(self, value: bytes, stamp: int) -> bytes:
+        self._stamp.value = stamp
+        try:
+            return self.sign(value)
+        finally:
+            self._stamp.value = None
+
+
+class _Serializer(URLSafeTimedSerializer):
+    """Builds its signer once (``make_signer`` is documented to make one per call); the signer keeps no
+    per-call state, so sharing it is safe."""
+
+    def __init__(self, secrets: list[str], *, salt: str) -> None:
+        super().__init__(secrets, salt=salt, signer=_Signer, signer_kwargs={"digest_method": hashlib.sha256})
+        self.signer_once = _Signer(self.secret_keys, salt=self.salt, digest_method=hashlib.sha256)
+
+    def make_signer(self, salt: str | bytes | None = None) -> Signer:
+        if salt is None or want_bytes(salt) == self.salt:
+            return self.signer_once
+        return super().make_signer(salt)
+
+
 class TimedTokens:
     def __init__(self, secrets: Sequence[str], *, salt: str) -> None:
         if not secrets:
             raise ValueError("at least one secret is required")
-        self._serializer = URLSafeTimedSerializer(
-            list(secrets), salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
-        )
+        self._serializer = _Serializer(list(secrets), salt=salt)
 
     def dump(self, payload: Any, *, now: datetime) -> str:
-        signer = cast(TimestampSigner, self._serializer.make_signer(self._serializer.salt))
-        stamp = int(now.timestamp())
-        signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-        return signer.sign(self._serializer.dump_payload(payload)).decode()
+        payload_bytes = self._serializer.dump_payload(payload)
+        return self._serializer.signer_once.sign_at(payload_bytes, int(now.timestamp())).decode()
 
     def load(self, token: str | None, *, max_age: int, now: datetime) -> Any:
         """The payload, or TokenInvalid / TokenExpired."""

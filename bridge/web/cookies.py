@@ -9,26 +9,46 @@ standard library's Morsel writes the other attributes, ``; Partitioned`` is appe
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from functools import lru_cache
 from http.cookies import SimpleCookie
 
 from starlette.responses import Response
 
 from bridge.delegation.sessions import CookiePolicy
 
+# Characters a Morsel writes as they are (a subset of http.cookies' legal characters): such a value needs no
+# Morsel of its own, only the attributes after it (issue 21: a login writes its session cookie).
+_plain = re.compile(r"[A-Za-z0-9_.\-]+").fullmatch
+_PLAIN_SAMPLE = "v"
 
-def cookie_header(policy: CookiePolicy, value: str, *, max_age: int | None = None) -> str:
+
+def _morsel_header(policy: CookiePolicy, value: str, max_age: int) -> str:
     cookie: SimpleCookie = SimpleCookie()
     cookie[policy.name] = value
     morsel = cookie[policy.name]
     morsel["path"] = "/"
-    morsel["max-age"] = str(policy.max_age if max_age is None else max_age)
+    morsel["max-age"] = str(max_age)
     morsel["httponly"] = True
     morsel["samesite"] = policy.samesite.capitalize()
     if policy.secure:
         morsel["secure"] = True
     header = morsel.OutputString()
     return f"{header}; Partitioned" if policy.partitioned else header
+
+
+@lru_cache(maxsize=256)
+def _attributes(policy: CookiePolicy, max_age: int) -> str:
+    """Everything after ``name=value`` in the Morsel's header for this policy (the same text, built once)."""
+    return _morsel_header(policy, _PLAIN_SAMPLE, max_age)[len(policy.name) + 1 + len(_PLAIN_SAMPLE):]
+
+
+def cookie_header(policy: CookiePolicy, value: str, *, max_age: int | None = None) -> str:
+    age = policy.max_age if max_age is None else max_age
+    if _plain(value):  # a token (itsdangerous: URL-safe base64 and dots), which the Morsel writes unquoted
+        return f"{policy.name}={value}{_attributes(policy, age)}"
+    return _morsel_header(policy, value, age)  # anything else (the empty value of a removal) as the Morsel quotes it
 
 
 def write_cookie(response: Response, policy: CookiePolicy, value: str) -> None:
