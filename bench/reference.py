@@ -87,10 +87,12 @@ def ours_in_process(key: SigningKey, *, seconds: float, max_count: int, sp: str,
 
 
 def _pysaml2_server(workdir: Path, key_pem: bytes, cert_pem: str, sp_metadata: bytes, idp_entity: str):  # type: ignore[no-untyped-def]
-    from saml2 import BINDING_HTTP_REDIRECT
-    from saml2.config import IdPConfig
-    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
-    from saml2.server import Server
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pysaml2's imports warn about cryptography deprecations
+        from saml2 import BINDING_HTTP_REDIRECT
+        from saml2.config import IdPConfig
+        from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+        from saml2.server import Server
 
     (workdir / "idp.key").write_bytes(key_pem)
     os.chmod(workdir / "idp.key", 0o600)
