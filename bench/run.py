@@ -29,6 +29,7 @@ reported, not raised.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -61,6 +62,7 @@ from bench.server import (
     authn_request_query,
     bench_sp,
     create_instance,
+    free_port,
     load_average,
     session_cookie,
     sp_metadata,
@@ -134,10 +136,10 @@ class Rig:
     """One running server and what its phases share: the load client, the session cookie, signed requests."""
 
     def __init__(self, instance: BenchInstance, server: Server, client: ProcessPoolExecutor, pool: RequestPool,
-                 *, key: Any, max_requests: int) -> None:
+                 *, key: Any, max_requests: int, cookie: str | None = None) -> None:
         self.instance, self.server, self.client, self.pool = instance, server, client, pool
         self.key, self.max_requests = key, max_requests
-        self.cookie = session_cookie(instance)
+        self.cookie = cookie if cookie is not None else session_cookie(instance)
         self.rate_hint = 0.0  # logins/s seen last on this server: how many signed requests the next phase needs
 
     def warm_up(self, seconds: float) -> None:
@@ -208,6 +210,7 @@ def http_phases(
             targets = ["/saml/metadata"] * max_requests
             results["metadata"] = rig.load(targets, 8, seconds / 2, b"EntityDescriptor")
         results["peak_rss_mb"] = server.peak_rss_mb()
+        results["_cookie"] = rig.cookie  # for the floor phase; not written to the JSON
     return results
 
 
@@ -220,13 +223,14 @@ def signature_check(rig: Rig) -> dict[str, Any]:
     forged = authn_request_query(f"_sig{run}b", sso_url=instance.sso_url, now=now, sp=bench_sp())
     forged = forged.replace("RelayState=bench", "RelayState=other")  # the signature no longer covers the octets
     unsigned = authn_request_query(f"_sig{run}c", sso_url=instance.sso_url, now=now)
-    outcome = {}
+    outcome, page_bytes = {}, 0
     with httpx.Client(base_url=instance.base_url, timeout=10, headers={"Cookie": rig.cookie}) as http:
         for name, query in (("signed", good), ("forged", forged), ("unsigned", unsigned)):
             answer = http.get(f"/saml/sso?{query}")
             outcome[name] = answer.status_code == 200 and POST_PAGE_MARK in answer.content
-    return {"signed_accepted": outcome["signed"],
-            "forged_refused": not outcome["forged"], "unsigned_refused": not outcome["unsigned"]}
+            page_bytes = page_bytes or (len(answer.content) if outcome[name] else 0)
+    return {"signed_accepted": outcome["signed"], "forged_refused": not outcome["forged"],
+            "unsigned_refused": not outcome["unsigned"], "page_bytes": page_bytes}
 
 
 def breakdown_phase(instance: BenchInstance, client: ProcessPoolExecutor, pool: RequestPool, *, seconds: float,
@@ -257,6 +261,32 @@ def breakdown_phase(instance: BenchInstance, client: ProcessPoolExecutor, pool: 
     steps_us = round(sum(row["us_per_login"] for row in table.values()), 1)
     phase.update({"workers": 1, "store": "sqlite", "env": env, "steps": table, "steps_sum_us_per_login": steps_us,
                   "total_us_per_login": round(total_us, 1), "rest_us_per_login": round(total_us - steps_us, 1)})
+    return phase
+
+
+def floor_phase(instance: BenchInstance, client: ProcessPoolExecutor, pool: RequestPool, *, seconds: float,
+                max_requests: int, key: Any, key_pem: bytes, cookie: str, page_bytes: int) -> dict[str, Any]:
+    """1 worker, c8: bench.floor (uvicorn + Starlette + one RSA signature, the bridge's page size) on its own port.
+
+    The same signed requests and cookie go on the wire as to the bridge; the floor marks nothing used, so
+    every request goes back to the pool afterwards.
+    """
+    key_path = instance.directory / "floor-key.pem"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key_pem)
+    floor = dataclasses.replace(instance, port=free_port())
+    command = [sys.executable, "-m", "bench.floor", "--port", str(floor.port), "--key", str(key_path),
+               "--page-bytes", str(page_bytes or 6000)]
+    with Server(floor, workers=1, name="-floor", command=command) as server:
+        rig = Rig(floor, server, client, pool, key=key, max_requests=max_requests, cookie=cookie)
+        distinct = pool.take(min(max_requests, 500))
+        targets = (distinct * (max_requests // len(distinct) + 1))[:max_requests]  # the floor keeps no replay marks
+        rig.load(targets[:min(WARM_UP_REQUESTS, max_requests)], 8, min(1.0, seconds), POST_PAGE_MARK)
+        phase = rig.load(targets, 8, seconds, POST_PAGE_MARK)
+        pool.give_back(distinct)
+    phase.update({"workers": 1, "store": "none (floor)", "page_bytes": page_bytes,
+                  "what": "uvicorn + Starlette, GET with the same request and cookie, one RSA-2048 signature "
+                          "inline, an auto-POST page of the bridge's size; nothing else"})
     return phase
 
 
@@ -360,6 +390,9 @@ def headline(report: dict[str, Any]) -> list[dict[str, Any]]:
     steps = report.get("breakdown", {})
     if "completed" in steps:
         rows.append(_row("SQLite, 1 worker, c8, step timers on", steps))
+    floor = report.get("floor", {})
+    if "completed" in floor:
+        rows.append(_row("bare-Starlette floor, 1 worker, c8", floor))
     return rows
 
 
@@ -420,7 +453,7 @@ def _met(value: float | None, floor: float) -> bool | None:
 def run_benchmark(
     *, phase_seconds: float = 3.5, max_requests: int = 8000, reference_seconds: float = 2.0,
     concurrencies: tuple[int, ...] = (1, 8, 32), workers: tuple[int, ...] = (1, 2), max_peer: int = 200,
-    breakdown: bool = True, postgres: bool = True, with_peers: bool = True,
+    breakdown: bool = True, postgres: bool = True, with_peers: bool = True, floor: bool = True,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine()}
     context = multiprocessing.get_context("spawn")
@@ -434,7 +467,7 @@ def run_benchmark(
                                                 "(AuthnRequestsSigned=\"true\" in its metadata)"}
         report["references"] = references(instance, seconds=reference_seconds, max_count=max_peer,
                                           with_peers=with_peers)
-        key = _signing_key(instance)[0]
+        key, key_pem = _signing_key(instance)
         client.submit(int, 0).result()  # start the client process before the clock runs
         report["client"] = {"process": "separate (spawned), raw asyncio HTTP/1.1 keep-alive",
                             "note": f"{os.cpu_count()} CPUs shared by the client and the server"}
@@ -447,6 +480,13 @@ def run_benchmark(
             for n in workers
         ]
         report["http_seconds"] = round(time.perf_counter() - http_started, 1)
+        cookie = report["http"][0].pop("_cookie")
+        for phases in report["http"][1:]:
+            phases.pop("_cookie", None)
+        if floor:
+            report["floor"] = floor_phase(instance, client, pool, seconds=phase_seconds, max_requests=max_requests,
+                                          key=key, key_pem=key_pem, cookie=cookie,
+                                          page_bytes=report["http"][0].get("signature_check", {}).get("page_bytes", 0))
         if breakdown:
             report["breakdown"] = breakdown_phase(instance, client, pool, seconds=phase_seconds,
                                                   max_requests=max_requests, key=key)
@@ -535,14 +575,20 @@ def render(report: dict[str, Any]) -> str:
             f"  {'/proc total with the switch on':<44} {steps['total_us_per_login']:>8.1f}   "
             f"(headline c8 without it: {_fmt(login_ms and login_ms * 1000, '.1f')})",
         ]
+    floor = report.get("floor", {})
+    if "completed" in floor:
+        floor_us = floor["server_cpu_ms_per_request"] * 1000
+        lines.append(f"  {'bare-Starlette floor (bench/floor.py)':<44} {floor_us:>8.1f}   "
+                     f"(the bridge at c8 adds {_fmt(login_ms and login_ms * 1000 - floor_us, '.1f')} on top of it)")
 
     lines += ["", f"{shared}: HTTP, icbridge serve on 127.0.0.1",
               "  store      workers  conc   logins/s    p50 ms   p95 ms   p99 ms   ok/failed  load  ran out"]
-    for phases in [*report["http"], *(p for p in (report.get("postgres"), report.get("breakdown"))
-                                      if p and "completed" in p)]:
+    for phases in [*report["http"], *(p for p in (report.get("postgres"), report.get("breakdown"),
+                                                  report.get("floor")) if p and "completed" in p)]:
         rows = phases.get("logins", [phases])
         for p in rows:
-            label = phases["store"] + (" (steps)" if p is report.get("breakdown") else "")
+            label = "floor" if p is report.get("floor") else \
+                phases["store"] + (" (steps)" if p is report.get("breakdown") else "")
             lines.append(
                 f"  {label:<16} {phases['workers']:>1}  {p['concurrency']:>4}  {p['per_second']:>9,.0f}  "
                 f"{_fmt(p['p50_ms'], '8.2f')} {_fmt(p['p95_ms'], '8.2f')} {_fmt(p['p99_ms'], '8.2f')}   "
@@ -590,11 +636,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-step breakdown phase")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phase")
     parser.add_argument("--no-peers", action="store_true", help="skip samlify and SimpleSAMLphp")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare-Starlette floor phase")
     args = parser.parse_args(argv)
     report = run_benchmark(phase_seconds=args.phase_seconds, max_requests=args.max_requests,
                            reference_seconds=args.reference_seconds, workers=tuple(args.workers),
                            breakdown=not args.no_breakdown, postgres=not args.no_postgres,
-                           with_peers=not args.no_peers)
+                           with_peers=not args.no_peers, floor=not args.no_floor)
     print(render(report))
     print(f"\nJSON: {write_results(report)}")
     return 0

@@ -195,10 +195,11 @@ class Server:
     """``icbridge serve`` in its own process group; stopped with the group on exit."""
 
     def __init__(self, instance: BenchInstance, *, workers: int, env: dict[str, str] | None = None,
-                 name: str = "") -> None:
+                 name: str = "", command: list[str] | None = None) -> None:
         self.instance = instance
         self.workers = workers
         self.env = env or {}
+        self.command = command  # another server on the instance's port (bench.floor) instead of icbridge serve
         self.log = instance.directory / f"serve-{workers}w{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -208,8 +209,8 @@ class Server:
             env.pop("BRIDGE_BENCH_STEPS", None)  # the headline phases never run with the step timers on
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [*_CLI, "serve", "--config", str(self.instance.config), "--host", HOST,
-                 "--port", str(self.instance.port), "--workers", str(self.workers)],
+                self.command or [*_CLI, "serve", "--config", str(self.instance.config), "--host", HOST,
+                                 "--port", str(self.instance.port), "--workers", str(self.workers)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
             )
         self._wait_ready()
