@@ -140,7 +140,7 @@ class Rig:
         self.instance, self.server, self.client, self.pool = instance, server, client, pool
         self.key, self.max_requests = key, max_requests
         self.cookie = cookie if cookie is not None else session_cookie(instance)
-        self.rate_hint = 0.0  # logins/s seen last on this server: how many signed requests the next phase needs
+        self.rate_hint = 0.0  # best logins/s seen on this server: how many signed requests the next phase needs
 
     def warm_up(self, seconds: float) -> None:
         # First requests pay for imports, XSD compilation, key load, connection setup.
@@ -149,16 +149,16 @@ class Rig:
     def logins(self, concurrency: int, seconds: float, *, count: int | None = None,
                probe: Callable[[], Any] | None = None) -> dict[str, Any]:
         if count is None:
-            # Enough for the phase at 1.5 x the last rate seen (signing one costs the bench an RSA signature);
-            # a phase that runs out ends early and says so; the ones not sent go back to the pool.
-            count = min(self.max_requests, math.ceil(self.rate_hint * seconds * 1.5) + 100)
+            # Enough for the phase at twice the best rate seen on this server (signing one costs the bench an
+            # RSA signature); a phase that runs out ends early and says so; the ones not sent go back to the pool.
+            count = min(self.max_requests, math.ceil(self.rate_hint * seconds * 2) + 100)
         targets = self.pool.take(count)
         result = self.load(targets, concurrency, seconds, POST_PAGE_MARK, probe=probe)
         sent = int(result["completed"]) + int(result["failed"])
         self.pool.give_back(targets[sent:])
         result["ran_out"] = sent >= len(targets) and result["seconds"] < seconds * 0.95
         if result["seconds"]:
-            self.rate_hint = max(result["completed"] / result["seconds"], 1.0)
+            self.rate_hint = max(result["completed"] / result["seconds"], self.rate_hint, 1.0)
         return result
 
     def load(self, targets: list[str], concurrency: int, phase_seconds: float, expect: bytes,
@@ -398,7 +398,8 @@ def headline(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _row(phase: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"phase": phase, "login_cpu_ms": p["server_cpu_ms_per_request"], "rsa_ms": p["raw_rsa_ms_adjacent"],
-            "cpu_ratio": p["cpu_ratio"], "completed": p["completed"], "failed": p["failed"]}
+            "cpu_ratio": p["cpu_ratio"], "completed": p["completed"], "failed": p["failed"],
+            "load_average_before": p.get("load_average_before")}
 
 
 CPU_TARGET, CPU_STRETCH = 0.4, 0.5
@@ -528,11 +529,12 @@ def render(report: dict[str, Any]) -> str:
         "",
         "HEADLINE: server CPU per complete SP-initiated login (/proc, all threads, user + system)",
         "          cpu_ratio = one raw RSA-2048 signature's CPU ms (sampled right before the phase) / login CPU ms",
-        "  phase                                       login CPU ms   RSA ms   cpu_ratio   ok/failed",
+        "  phase                                       login CPU ms   RSA ms   cpu_ratio   ok/failed   load",
     ]
     for row in report["headline"]:
         lines.append(f"  {row['phase']:<44} {row['login_cpu_ms']:>10.3f}  {_fmt(row['rsa_ms'], '7.3f')}   "
-                     f"{_fmt(row['cpu_ratio'], '9.3f')}   {row['completed']}/{row['failed']}")
+                     f"{_fmt(row['cpu_ratio'], '9.3f')}   {row['completed']:>4}/{row['failed']:<4}  "
+                     f"{_fmt(row['load_average_before'])}")
         if "postgres_backends_cpu_ms" in row:
             pg = report["postgres"]
             label = f"+ its {pg['postgres_backends']} PostgreSQL backends"
@@ -543,6 +545,10 @@ def render(report: dict[str, Any]) -> str:
     for name in ("postgres", "breakdown"):
         if "skipped" in report.get(name, {}):
             lines.append(f"  {name} phase skipped: {report[name]['skipped']}")
+    busiest = max((row["load_average_before"] or 0 for row in report["headline"]), default=0)
+    if busiest > (machine["cpus"] or 1):
+        lines.append(f"  note: the machine was busy (load average up to {busiest} on {machine['cpus']} CPUs): CPU per "
+                     "login rises under contention (evicted caches, more wake-ups); compare runs taken at low load")
 
     one = report["http"][0]
     c8 = _at(one, 8)
