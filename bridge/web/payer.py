@@ -9,10 +9,14 @@ and the portal's developers can read it wherever it appears, instead of a browse
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -95,5 +99,76 @@ def post_page(request: Request, action: str, fields: list[tuple[str, str]], *, b
     if biller is not None:
         remember_biller(request, biller)
     csp = _csp(request, form_action=origin_of(action), ancestors=frame_ancestors(biller))
-    return _render(request, "payer/post.html", status=200, csp=csp, title="Signing you in to Invoice Cloud",
-                   action=action, fields=fields)
+    skeleton = _post_skeleton(PayerView.of(remembered_biller(request)), POST_TITLE) if fields else None
+    if skeleton is None:
+        return _render(request, POST_TEMPLATE, status=200, csp=csp, title=POST_TITLE, action=action, fields=fields)
+    html = skeleton.fill(nonce=_escaped(getattr(request.state, "csp_nonce", "")), action=_escaped(action),
+                         fields=[(_escaped(name), _escaped(value)) for name, value in fields])
+    return HTMLResponse(html, status_code=200, headers={"content-security-policy": csp})
+
+
+# --- the auto-POST page, rendered once per biller (issue 21) ---------------------------------------------
+# Every login shows the same page but for the nonce, the form's action and its fields. payer/post.html is
+# rendered by Jinja once per (PayerView, title) with markers in their place and kept as its literal pieces;
+# a login joins the pieces with its own values, escaped as Jinja escapes them. The page is the template's,
+# character for character (tests/embedding/test_payer_pages.py compares the two).
+
+POST_TEMPLATE = "payer/post.html"
+POST_TITLE = "Signing you in to Invoice Cloud"
+_MARK = "m" + secrets.token_hex(16)  # a per-process random marker: no biller setting or SP URL can hold it
+_MARKS = re.compile(f"{_MARK}(nonce|action|name1|value1|name2|value2)")
+
+
+def _escaped(value: str) -> str:
+    """The text of ``escape(value)``, as Jinja writes ``{{ value }}``, cheaper for the usual field: a value with
+    none of the five characters escaping replaces (a base64 SAMLResponse, 8 KB and more) is written as it is,
+    and looking for them costs a few percent of escaping it."""
+    if type(value) is not str or "&" in value or "<" in value or ">" in value or "'" in value or '"' in value:
+        return str(escape(value))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Skeleton:
+    """The page as literal pieces: ``head`` and ``tail`` hold literals and "nonce"/"action" slots; each field
+    is ``name + between + value``, fields are joined with ``separator``."""
+
+    head: tuple[tuple[bool, str], ...]  # (is a slot, text or slot name)
+    between: str
+    separator: str
+    tail: tuple[tuple[bool, str], ...]
+
+    def fill(self, *, nonce: str, action: str, fields: list[tuple[str, str]]) -> str:
+        """The page; every value given already escaped."""
+        slots = {"nonce": nonce, "action": action}
+        rows = self.separator.join(f"{name}{self.between}{value}" for name, value in fields)
+        head = "".join(slots[text] if slot else text for slot, text in self.head)
+        tail = "".join(slots[text] if slot else text for slot, text in self.tail)
+        return head + rows + tail
+
+
+@lru_cache(maxsize=256)
+def _post_skeleton(view: PayerView, title: str) -> _Skeleton | None:
+    """The page with markers for the per-login values, cut at them; None (render with Jinja) if the template
+    does not show each field's name and value once, in order, and the nonce and action only as they are."""
+    html = environment().get_template(POST_TEMPLATE).render(
+        nonce=f"{_MARK}nonce", payer=view, title=title, action=f"{_MARK}action",  # letters: escaping keeps them
+        fields=[(f"{_MARK}name1", f"{_MARK}value1"), (f"{_MARK}name2", f"{_MARK}value2")],
+    )
+    parts = _MARKS.split(html)  # literal, mark, literal, mark, …, literal
+    literals, marks = parts[0::2], parts[1::2]
+    fields = ["name1", "value1", "name2", "value2"]
+    if _MARK in "".join(literals) or [m for m in marks if m in fields] != fields:
+        return None
+    first = marks.index("name1")
+    if marks[first:first + 4] != fields or literals[first + 1] != literals[first + 3]:
+        return None
+
+    def pieces(start: int, stop: int) -> tuple[tuple[bool, str], ...]:
+        out: list[tuple[bool, str]] = [(False, literals[start])]
+        for i in range(start, stop):
+            out += [(True, marks[i]), (False, literals[i + 1])]
+        return tuple((slot, text) for slot, text in out if slot or text)
+
+    return _Skeleton(head=pieces(0, first), between=literals[first + 1], separator=literals[first + 2],
+                     tail=pieces(first + 4, len(marks)))

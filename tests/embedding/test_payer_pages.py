@@ -114,3 +114,31 @@ def test_commands_in_the_advice_for_the_portals_team_are_shown_as_code(sqlite_br
     text = sqlite_bridge.client.get(url, headers={"sec-fetch-dest": "iframe"}).text
     assert "<code>icbridge billers update city --portal-origin https://portal.example</code>" in text
     assert "`" not in text
+
+
+@pytest.mark.parametrize("biller", [None, {}, BRANDED, {
+    "return_url": "https://portal.test/?a=1&b=\"2\"", "return_site_name": "Tom & Jerry's <portal>",
+    "css_url": "https://cdn.test/x.css?v='1'&w=<2>",
+}])
+@pytest.mark.parametrize("fields", [
+    [("SAMLResponse", "PHNhbWxwOlJlc3BvbnNlIC8+" * 300)],
+    [("SAMLResponse", "PD94bWw+"), ("RelayState", "/pay?x=1&y=<2>\"'")],
+    [("a", "1"), ("b<", "2&"), ("c", ""), ("d\"", "'")],
+])
+def test_the_auto_post_page_is_the_template_character_for_character(biller, fields):
+    """post_page joins pieces of payer/post.html rendered once per biller (issue 21): the very page Jinja renders."""
+    from starlette.requests import Request
+
+    from bridge.billers import Biller
+    from bridge.web.pages import environment
+    from bridge.web.payer import POST_TITLE, PayerView, _post_skeleton, post_page
+
+    record = None if biller is None else Biller(name="city", biller_guid="g", sp_entity_id="sp", **biller)
+    action = "https://ic.test/acs?x=1&y=\"2\""
+    request = Request({"type": "http", "state": {"csp_nonce": "Nonce-1_x", "request_id": "r"}, "headers": []})
+    page = post_page(request, action, fields, biller=record).body.decode()
+    expected = environment().get_template("payer/post.html").render(
+        nonce="Nonce-1_x", payer=PayerView.of(record), title=POST_TITLE, action=action, fields=fields,
+    )
+    assert page == expected
+    assert _post_skeleton(PayerView.of(record), POST_TITLE) is not None  # the pieces were used, not Jinja
