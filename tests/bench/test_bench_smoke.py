@@ -29,7 +29,9 @@ def test_benchmark_runs_with_tiny_counts_and_writes_its_json(tmp_path):
     check = http["signature_check"]
     assert (check["signed_accepted"], check["forged_refused"], check["unsigned_refused"]) == (True, True, True)
     assert http["metadata"]["completed"] > 0
-    assert all(p["server_cpu_ms_per_request"] > 0 and p["cpu_ratio"] > 0 for p in logins), logins
+    # /proc counts CPU in clock ticks (10 ms): a tiny phase may read 0, never less; the ratio follows.
+    assert all(p["server_cpu_ms_per_request"] >= 0 for p in logins), logins
+    assert all(p["cpu_ratio"] > 0 for p in logins if p["server_cpu_ms_per_request"] > 0), logins
 
     refs = report["references"]
     assert refs["raw_rsa"]["per_second"] > 0
@@ -45,7 +47,7 @@ def test_benchmark_runs_with_tiny_counts_and_writes_its_json(tmp_path):
                                                        abs=0.2)
 
     floor = report["floor"]
-    assert floor["completed"] > 0 and floor["failed"] == 0 and floor["server_cpu_ms_per_request"] > 0, floor
+    assert floor["completed"] > 0 and floor["failed"] == 0 and floor["server_cpu_ms_per_request"] >= 0, floor
     assert http["signature_check"]["page_bytes"] > 0 and floor["page_bytes"] == http["signature_check"]["page_bytes"]
 
     pg = report["postgres"]
