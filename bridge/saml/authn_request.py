@@ -40,9 +40,18 @@ def parse_instant(value: str) -> datetime:
     return parse_xs_datetime(value, what="IssueInstant", naive_is_utc=False)
 
 
-def parse_request(data: bytes, kind: str) -> tuple[etree._Element, str]:
-    """Parse a samlp request of ``kind`` (e.g. ``AuthnRequest``): hardened, schema-valid, SAML 2.0, with an
-    Issuer (SAML Core 3.2.1). Returns the root and the Issuer."""
+def _children(root: etree._Element) -> dict[str, etree._Element]:
+    """The first child element of each tag, in one pass: what ``root.find(tag)`` would give for each (a
+    request has a handful of children; three finds cost four times this)."""
+    found: dict[str, etree._Element] = {}
+    for child in root:
+        tag = child.tag
+        if isinstance(tag, str) and tag not in found:
+            found[tag] = child
+    return found
+
+
+def _parse_request(data: bytes, kind: str) -> tuple[etree._Element, str, dict[str, etree._Element]]:
     root = parse_untrusted(data, what="SAML request")
     if root.tag != f"{SAMLP}{kind}":
         local = etree.QName(root).localname if isinstance(root.tag, str) else "?"
@@ -50,9 +59,17 @@ def parse_request(data: bytes, kind: str) -> tuple[etree._Element, str]:
     validate(root, PROTOCOL_XSD, what=kind)
     if root.get("Version") != "2.0":
         raise SamlError("only SAML 2.0 requests are accepted (Version must be 2.0)")
-    issuer = text_of(root.find(f"{SAML}Issuer"))
+    children = _children(root)
+    issuer = text_of(children.get(f"{SAML}Issuer"))
     if not issuer:
         raise SamlError(f"the {kind} has no Issuer: the service provider is unknown")
+    return root, issuer, children
+
+
+def parse_request(data: bytes, kind: str) -> tuple[etree._Element, str]:
+    """Parse a samlp request of ``kind`` (e.g. ``AuthnRequest``): hardened, schema-valid, SAML 2.0, with an
+    Issuer (SAML Core 3.2.1). Returns the root and the Issuer."""
+    root, issuer, _ = _parse_request(data, kind)
     return root, issuer
 
 
@@ -61,8 +78,8 @@ def is_signed(root: etree._Element) -> bool:
 
 
 def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
-    root, issuer = parse_request(data, "AuthnRequest")
-    policy = root.find(f"{SAMLP}NameIDPolicy")
+    root, issuer, children = _parse_request(data, "AuthnRequest")
+    policy = children.get(f"{SAMLP}NameIDPolicy")
     index = root.get("AssertionConsumerServiceIndex")
     return root, AuthnRequest(
         id=root.get("ID", ""),
@@ -76,7 +93,7 @@ def parse_authn_request(data: bytes) -> tuple[etree._Element, AuthnRequest]:
         allow_create=_bool(policy.get("AllowCreate")) if policy is not None else True,
         force_authn=_bool(root.get("ForceAuthn")),
         is_passive=_bool(root.get("IsPassive")),
-        signed=is_signed(root),
+        signed=f"{DS}Signature" in children,  # is_signed(root)
     )
 
 

@@ -43,7 +43,8 @@ ALGSUPPORT_XSD = "sstc-saml-metadata-algsupport-v1.0.xsd"
 
 def parse_untrusted(data: bytes, *, what: str = "XML message") -> etree._Element:
     """Parse bytes from outside with DTDs, entities, XInclude and network all refused."""
-    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+    upper = data.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise SamlError(f"the {what} carries a DTD or entity declaration, which SAML never needs")
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True)
@@ -87,7 +88,10 @@ def text_of(element: etree._Element | None) -> str | None:
     """
     if element is None:
         return None
-    return str(element.xpath("string()")).strip()
+    return str(_STRING(element)).strip()
+
+
+_STRING = etree.XPath("string()")  # compiled once: element.xpath() compiles its expression on every call
 
 
 def parse_xs_datetime(value: str, *, what: str, naive_is_utc: bool) -> datetime:
