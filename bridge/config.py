@@ -131,6 +131,9 @@ class StoreSettings(_Section):
     pool_size: int = 10
     audit_retention: Duration = 400 * 86400
     purge_interval: Duration = 300
+    # Seconds between polls of the store's change versions (bridge.store_cache): a biller changed or a session
+    # revoked on another node stops being honoured from this node's memory within about this long (SECURITY.md).
+    cache_refresh: float = Field(default=1.0, ge=0.05, le=60)
 
     @field_validator("url")
     @classmethod

@@ -40,6 +40,7 @@ from bridge.steps import StepTimer
 from bridge.store import STORE_SCHEMES, display_url, open_store, open_store_url
 from bridge.store.base import Store
 from bridge.store.sqlite import sqlite_path
+from bridge.store_cache import StoreCache
 from bridge.trust.metadata_sources import MetadataSources, RefreshJob
 from bridge.trust.service_providers import ServiceProviderRegistry
 
@@ -59,6 +60,9 @@ class Instance:
     metrics: Metrics
     fetch_log: FetchLog
     limiter: RateLimiter
+    # Billers and session liveness from memory, polled every store.cache_refresh s (bridge.store_cache): the
+    # login reads these on the event loop and goes to the store only when cache.billers() is None.
+    store_cache: StoreCache
     clock: Clock = utcnow
     new_id: IdFactory = new_id
     extras: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +93,8 @@ def open_instance(
     if settings.simulator.enabled:
         extras["simulator"] = _add_simulator(settings, registry, keyring, now=clock())
     idp = IdentityProvider(settings, store, registry, keyring, clock=clock, new_id=new_id)
+    store_cache = StoreCache(store, refresh=settings.store.cache_refresh)
+    store_cache.poll()  # warm at start; a failed poll leaves it cold (logins read the store) and is logged
     instance = Instance(
         settings=settings,
         store=store,
@@ -99,6 +105,7 @@ def open_instance(
         metrics=Metrics(),
         fetch_log=FetchLog(store),
         limiter=RateLimiter(store, clock),
+        store_cache=store_cache,
         clock=clock,
         new_id=new_id,
         extras=extras,

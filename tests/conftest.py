@@ -88,6 +88,7 @@ class Harness:
         options.setdefault("biller_guid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"biller:{name}")))
         biller = validate_biller(Biller(name=name, sp_entity_id=sp_entity_id, **options))
         self.store.put_biller(biller.record(created_at=self.clock()))
+        self.instance.store_cache.invalidate_billers()  # as the admin console does
         key = issue_api_key(self.store, name, now=self.clock())
         self.api_keys[name] = key
         return key

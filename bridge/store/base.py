@@ -170,6 +170,11 @@ class Store(Protocol):
     def sessions_revoked_before(self, scopes: Sequence[str]) -> int | None:
         """The latest ``not_before`` over ``scopes`` in microseconds since the epoch, or None."""
 
+    # change versions: what a node's in-memory cache polls (bridge.store_cache)
+    def change_versions(self) -> dict[str, int]:
+        """Each topic's version, bumped by the database itself in the same transaction as any insert,
+        update or delete of the topic's table: ``billers`` and ``session_revocations``."""
+
     # housekeeping
     def purge_expired(self, now: datetime, *, audit_before: datetime | None = None) -> int:
         """Drop expired single-use marks, pending requests, rate windows and leases.

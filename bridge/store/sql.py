@@ -203,6 +203,8 @@ _REVOKE_SESSIONS = """INSERT INTO session_revocations (scope, not_before_us, exp
     ON CONFLICT (scope) DO UPDATE SET not_before_us = excluded.not_before_us, expires_us = excluded.expires_us"""
 _SESSIONS_REVOKED = "SELECT MAX(not_before_us) FROM session_revocations WHERE scope IN ({marks})"
 
+_CHANGE_VERSIONS = "SELECT topic, version FROM change_versions"
+
 _PING_BUCKET = "store-ping"
 _HIT = """INSERT INTO rate_windows (bucket, window_start_us, hits, expires_us) VALUES (?, ?, ?, ?)
     ON CONFLICT (bucket, window_start_us) DO UPDATE SET hits = rate_windows.hits + excluded.hits RETURNING hits"""
@@ -506,6 +508,14 @@ class SqlStore:
             cur.execute(self._sql(query), tuple(scopes))
             row = cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    # change versions (migration 0080): bumped by the database's own triggers, read by bridge.store_cache
+
+    def change_versions(self) -> dict[str, int]:
+        """Each topic's version (``billers``, ``session_revocations``): one read of a two-row table."""
+        with self._backend.read() as cur:
+            cur.execute(_CHANGE_VERSIONS)
+            return {str(topic): int(version) for topic, version in cur.fetchall()}
 
     # housekeeping
 

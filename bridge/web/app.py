@@ -75,6 +75,15 @@ async def _background(instance: Instance) -> None:
         await asyncio.to_thread(housekeeping, instance, last_purge=last_purge)
 
 
+async def _refresh_store_cache(instance: Instance) -> None:
+    """The store cache's own, faster cadence (``store.cache_refresh``, 1 s): one small read per poll, off the
+    event loop; a slow key refresh or purge in the housekeeping pass never delays it. poll() never raises."""
+    cache = instance.store_cache
+    while True:
+        await asyncio.sleep(cache.refresh)
+        await asyncio.to_thread(cache.poll)
+
+
 def _reload_on_sighup(instance: Instance) -> None:
     """SIGHUP makes the next background pass re-read the SP metadata files (``icbridge sp reload`` does the same
     from another process). Only the main thread can take signals: under a test client there is nothing to do,
@@ -93,12 +102,13 @@ def create_app(instance: Instance, *, extra_routes: Iterable[RouteFactory] = (),
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.idp.is_https:
             log.warning("base_url is plain http: cookies are SameSite=Lax without Secure (development only)")
-        task = asyncio.create_task(_background(instance)) if background else None
+        tasks = [asyncio.create_task(_background(instance)),
+                 asyncio.create_task(_refresh_store_cache(instance))] if background else []
         _reload_on_sighup(instance)
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             await asyncio.to_thread(instance.fetch_log.flush)
             await asyncio.to_thread(instance.limiter.flush)

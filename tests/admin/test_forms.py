@@ -157,3 +157,13 @@ def test_a_refused_stage_shows_the_keys_page_with_the_reason(admin):
 
 def test_a_confirmation_for_an_unknown_key_is_not_found(admin):
     assert admin.client.get("/admin/keys/purge?kid=0000000000000000").status_code == 404
+
+
+def test_a_biller_removed_in_the_console_leaves_this_nodes_memory_at_once(admin):
+    cache = admin.instance.store_cache
+    assert cache.poll() and cache.billers().get("demo") is not None
+    _post(admin, "/admin/billers/demo/remove", confirmed="yes", typed="demo")
+    snapshot = cache.billers()
+    assert snapshot is None or snapshot.get("demo") is None  # never the removed biller, not even until a poll
+    cache.poll()
+    assert cache.billers().get("demo") is None

@@ -46,6 +46,7 @@ CALLS: dict[str, Callable[[SqlStore], Any]] = {
     "hit": lambda s: s.hit("b", T, T),
     "revoke_sessions": lambda s: s.revoke_sessions("payer:all", T, T),
     "sessions_revoked_before": lambda s: s.sessions_revoked_before(("payer:all",)),
+    "change_versions": lambda s: s.change_versions(),
     "purge_expired": lambda s: s.purge_expired(T, audit_before=T),
 }
 NEEDS_TABLES = set(CALLS) - {"migrate", "schema_status", "ping"}

@@ -146,6 +146,7 @@ def _create(instance: Instance, request: Request, form: FormData) -> tuple[Bille
     check_unique_guid(store, biller)
     now = instance.clock()
     store.put_biller(biller.record(created_at=now))
+    instance.store_cache.invalidate_billers()  # at once here; other nodes within store.cache_refresh
     api_key = issue_api_key(store, biller.name, now=now)
     _record_change(instance, request, biller.name, "added in the admin console")
     return biller, api_key
@@ -207,6 +208,7 @@ def _update(instance: Instance, request: Request, name: str, form: FormData) -> 
     check_relay_state_fits(instance.settings, biller)
     check_unique_guid(instance.store, biller)
     instance.store.put_biller(biller.record(created_at=record.created_at if record else None))
+    instance.store_cache.invalidate_billers()
     changed = changed_fields(current, biller)  # the same names as `icbridge billers update` reports
     _record_change(instance, request, name, "edited in the admin console: " + (", ".join(changed) or "no change"))
     return biller
@@ -272,7 +274,10 @@ def _removal(name: str) -> Confirmation:
 
 
 def _remove(instance: Instance, request: Request, name: str) -> tuple[str, Result]:
-    revoked = remove_biller(instance.store, name, now=instance.clock(), actor=request.state.admin.actor)
+    try:
+        revoked = remove_biller(instance.store, name, now=instance.clock(), actor=request.state.admin.actor)
+    finally:  # even when removal failed part way: the next poll reloads whatever the store holds
+        instance.store_cache.invalidate_billers()
     return "/admin/billers", Result(message=f"Biller {name} removed; {revoked} API key(s) revoked.")
 
 

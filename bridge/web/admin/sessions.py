@@ -72,7 +72,7 @@ async def end_sessions(request: Request) -> Response:
     def act() -> tuple[str, Result]:
         ended = session_state.sign_out_everywhere(
             instance.store, instance.settings, admins=what == "admins", payers=what == "payers",
-            now=instance.clock(), actor=actor, biller=biller or None)
+            now=instance.clock(), actor=actor, biller=biller or None, cache=instance.store_cache)
         return SESSIONS_PAGE, Result(f"Ended {' and '.join(ended)}.")
 
     return await confirm_then_act(request, _confirmation(what, biller or None), act)
