@@ -65,7 +65,7 @@ def login_event(
 
 def record(store: Store, event: AuditEvent) -> None:
     store.record_audit(event)
-    _log(event)
+    log_event(event)
 
 
 def record_once(store: Store, namespace: str, key: str, expires_at: datetime, event: AuditEvent | None) -> bool:
@@ -73,11 +73,12 @@ def record_once(store: Store, namespace: str, key: str, expires_at: datetime, ev
     if not store.use_once(namespace, key, expires_at, audit=event):
         return False
     if event is not None:
-        _log(event)
+        log_event(event)
     return True
 
 
-def _log(event: AuditEvent) -> None:
+def log_event(event: AuditEvent) -> None:
+    """The event's log line, once its row is committed (record and record_once call it themselves)."""
     if not log.isEnabledFor(logging.INFO):
         return
     fields = {name: value for name in _LOGGED if (value := getattr(event, name)) is not None}

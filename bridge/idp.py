@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -31,13 +31,15 @@ from bridge.saml.idp_metadata import IdpEndpoints, build_idp_metadata
 from bridge.saml.logout import LogoutRequest, build_logout_response, parse_logout_request
 from bridge.saml.signing import RSA_SHA256, sign_redirect, verify_enveloped, verify_redirect
 from bridge.saml.sp_metadata import Endpoint, ServiceProvider
-from bridge.store.base import AuditEvent, Store
+from bridge.store.base import AuditEvent, OnceItem, Store
+from bridge.store.batch_writer import BatchWriter
 from bridge.trust.service_providers import ServiceProviderRegistry, choose_acs
 
 log = logging.getLogger(__name__)
+REPLAYED = "this sign-in request was already used; start the sign-in again from the portal"
 M = TypeVar("M", AuthnRequest, LogoutRequest)
 
-__all__ = ["METADATA_PATH", "SLO_PATH", "SSO_PATH", "IdentityProvider", "IdpIdentity", "Incoming", "Outgoing"]
+__all__ = ["METADATA_PATH", "SLO_PATH", "SSO_PATH", "Answer", "IdentityProvider", "IdpIdentity", "Incoming", "Outgoing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,15 @@ class Outgoing:
     message: bytes
     relay_state: str | None
     assertion_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A signed Response and what must be on disk before it leaves: its audit row and its request's replay mark."""
+
+    outgoing: Outgoing
+    event: AuditEvent | None
+    mark: SingleUse | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +309,13 @@ class IdentityProvider:
         attributes = {names.get(claim, claim): value for claim, value in identity.claims().items()}
         return assertions.Subject(name_id=identity.email, name_id_format=name_format, attributes=attributes)
 
-    def _issue(
+    def _issue(self, idp: IdpIdentity, sp: ServiceProvider, acs_url: str, identity: Identity,
+               **options: Any) -> Outgoing:
+        answer = self._answer(idp, sp, acs_url, identity, **options)
+        self.commit(answer)
+        return answer.outgoing
+
+    def _answer(
         self,
         idp: IdpIdentity,
         sp: ServiceProvider,
@@ -313,7 +330,8 @@ class IdentityProvider:
         flow: str,
         client_ip: str | None,
         mark: SingleUse | None,
-    ) -> Outgoing:
+    ) -> Answer:
+        """The signed message, not yet committed: :meth:`commit` makes it durable before it may leave."""
         options = self.settings.sp_settings(sp.entity_id)
         spec = self._spec(idp, sp, acs_url, in_response_to, session_id, authn_instant)
         key = self.keyring.signing_key(idp.ring)
@@ -323,18 +341,21 @@ class IdentityProvider:
             message = assertions.build_error_response(
                 spec, key, code=assertions.STATUS_REQUESTER, second=assertions.STATUS_INVALID_NAMEID_POLICY,
             )
-            self._commit(
+            return Answer(
+                Outgoing(acs_url=acs_url, message=message, relay_state=relay_state),
                 self._event(audit.LOGIN_REFUSED, "refused", identity, sp, flow, client_ip, "unsupported NameID format"),
                 mark,
             )
-            return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state)
         encrypt_for = sp.encryption_certs[0] if options.encrypt_assertion and sp.encryption_certs else None
         sign_response = bool(options.sign_response)
         message = assertions.build_response(
             spec, subject, key, sign_response=sign_response, encrypt_for=encrypt_for
         )
-        self._commit(self._event(audit.LOGIN_ISSUED, "ok", identity, sp, flow, client_ip, None), mark)
-        return Outgoing(acs_url=acs_url, message=message, relay_state=relay_state, assertion_id=spec.assertion_id)
+        return Answer(
+            Outgoing(acs_url=acs_url, message=message, relay_state=relay_state, assertion_id=spec.assertion_id),
+            self._event(audit.LOGIN_ISSUED, "ok", identity, sp, flow, client_ip, None),
+            mark,
+        )
 
     def _event(self, event: str, outcome: str, identity: Identity, sp: ServiceProvider, flow: str,
                client_ip: str | None, detail: str | None) -> AuditEvent:
@@ -353,13 +374,40 @@ class IdentityProvider:
             if event is not None:
                 audit.record(self.store, event)
         elif not audit.record_once(self.store, mark.namespace, mark.key, mark.expires_at, event):
-            raise ReplayError("this sign-in request was already used; start the sign-in again from the portal")
+            raise ReplayError(REPLAYED)
+
+    async def commit_batched(self, answer: Answer, writer: BatchWriter) -> None:
+        """:meth:`commit` for a caller on the event loop: the writer thread commits it with other logins'."""
+        mark = answer.mark
+        if mark is None:
+            raise ValueError("only an answer to a request (which has a replay mark) is committed in batches")
+        if not await writer.use_once(OnceItem(mark.namespace, mark.key, mark.expires_at, answer.event)):
+            raise ReplayError(REPLAYED)
+        if answer.event is not None:
+            audit.log_event(answer.event)
+
+    def commit(self, answer: Answer) -> None:
+        """Blocking (one durable commit): run it off the event loop."""
+        self._commit(answer.event, answer.mark)
 
     def respond(
         self, incoming: Incoming, identity: Identity, *, session_id: str, authn_instant: datetime,
         client_ip: str | None = None, flow: str = "sp-initiated",
     ) -> Outgoing:
-        return self._issue(
+        answer = self.answer(incoming, identity, session_id=session_id, authn_instant=authn_instant,
+                             client_ip=client_ip, flow=flow)
+        self.commit(answer)
+        return answer.outgoing
+
+    def answer(
+        self, incoming: Incoming, identity: Identity, *, session_id: str, authn_instant: datetime,
+        client_ip: str | None = None, flow: str = "sp-initiated",
+    ) -> Answer:
+        """:meth:`respond` without its commit, for a caller on the event loop: all CPU, no I/O.
+
+        The caller runs :meth:`commit` (off the loop) and sends the page only once it returned.
+        """
+        return self._answer(
             incoming.identity, incoming.sp, incoming.acs.location, identity,
             in_response_to=incoming.request.id, requested_format=incoming.request.nameid_format,
             relay_state=incoming.relay_state, session_id=session_id, authn_instant=authn_instant,

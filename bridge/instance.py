@@ -39,6 +39,7 @@ from bridge.ratelimit import RateLimiter
 from bridge.steps import StepTimer
 from bridge.store import STORE_SCHEMES, display_url, open_store, open_store_url
 from bridge.store.base import Store
+from bridge.store.batch_writer import BatchWriter
 from bridge.store.sqlite import sqlite_path
 from bridge.store_cache import StoreCache
 from bridge.trust.metadata_sources import MetadataSources, RefreshJob
@@ -67,8 +68,13 @@ class Instance:
     new_id: IdFactory = new_id
     extras: dict[str, Any] = field(default_factory=dict)
     steps: StepTimer = field(default_factory=StepTimer)  # bench-only per-step CPU timers (bridge.steps)
+    writer: BatchWriter = field(init=False)  # the login's durable commit from the event loop
+
+    def __post_init__(self) -> None:
+        self.writer = BatchWriter(self.store, steps=self.steps)
 
     def close(self) -> None:
+        self.writer.close()
         self.store.close()
 
 

@@ -68,6 +68,19 @@ class _Bucket:
     written_at: float = -math.inf
 
 
+@dataclass(frozen=True, slots=True)
+class DueWrite:
+    """Hits counted in memory that must reach the store before the request that made them is admitted."""
+
+    bucket: str
+    state: _Bucket
+    count: int
+    limit: int
+    now: datetime
+    end: datetime
+    what: str
+
+
 class RateLimiter:
     """One per process (``Instance.limiter``); thread-safe."""
 
@@ -88,8 +101,18 @@ class RateLimiter:
 
     def enforce(self, bucket: str, limit: int, *, what: str) -> None:
         """Count one hit in ``bucket``; raise RateLimited once the window holds more than ``limit``."""
+        due = self.count(bucket, limit, what=what)
+        if due is not None:
+            self.settle(due)
+
+    def count(self, bucket: str, limit: int, *, what: str) -> DueWrite | None:
+        """Count one hit in memory (no I/O, so the event loop may call it); RateLimited when already over.
+
+        Returns the store write that is due now (see the module docstring), which the caller must
+        :meth:`settle` (blocking: off the event loop) before admitting the request, or None.
+        """
         if limit <= 0:
-            return
+            return None
         now = self._clock()
         start, end = window_of(now)
         with self._lock:
@@ -101,11 +124,14 @@ class RateLimiter:
             state.unwritten += 1
             room = limit - state.stored
             if state.unwritten * ROOM_SHARE < room and self._monotonic() - state.written_at < self._sync_every:
-                return  # stored + unwritten < limit: admitted without a write
+                return None  # stored + unwritten < limit: admitted without a write
             count, state.unwritten = state.unwritten, 0
-        stored = self._write(bucket, state, count)
-        if stored > limit:
-            _refuse(now, end, what)
+        return DueWrite(bucket, state, count, limit, now, end, what)
+
+    def settle(self, due: DueWrite) -> None:
+        """Write a due batch of hits; RateLimited when every node's hits together passed the limit."""
+        if self._write(due.bucket, due.state, due.count) > due.limit:
+            _refuse(due.now, due.end, due.what)
 
     def flush(self) -> None:
         """Write every unwritten hit and forget past windows (the housekeeping loop calls this)."""
@@ -133,8 +159,9 @@ class RateLimiter:
     def limit_api_key(self, key_id: str, limit: int) -> None:
         self.enforce(f"api-key:{key_id}", limit, what="API requests with this key")
 
-    def limit_sso_client(self, ip: str | None, limit: int) -> None:
-        self.enforce(f"sso-ip:{ip or 'unknown'}", limit, what="sign-in requests from this address")
+    def count_sso_client(self, ip: str | None, limit: int) -> DueWrite | None:
+        """The SSO limit counted on the event loop (:meth:`count`); the login settles a due write off it."""
+        return self.count(f"sso-ip:{ip or 'unknown'}", limit, what="sign-in requests from this address")
 
     def limit_admin_login(self, ip: str | None, limit: int) -> None:
         self.enforce(f"admin-login:{ip or 'unknown'}", limit, what="admin sign-in attempts")

@@ -75,6 +75,16 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class OnceItem:
+    """One caller's single-use mark and the audit row that goes with it (Store.use_once_many)."""
+
+    namespace: str
+    key: str
+    expires_at: datetime
+    audit: AuditEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MetadataFetch:
     """One GET of the IdP metadata: who fetched it and which key IDs it listed."""
 
@@ -103,6 +113,9 @@ class Store(Protocol):
         """Atomically mark ``key`` used; True the first time, False on every later call.
 
         ``audit`` is recorded in the same transaction as the mark, and only with a new mark."""
+
+    def use_once_many(self, items: Sequence[OnceItem]) -> list[bool]:
+        """``use_once`` for each item, all in one transaction (one commit); StoreUnavailable fails them all."""
 
     # leases: short exclusive holds shared by every node
     def acquire_lease(self, name: str, holder: str, *, now: datetime, expires_at: datetime) -> bool:

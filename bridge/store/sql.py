@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 from bridge.clock import utcnow
 from bridge.errors import StoreConflict
 from bridge.store import schema
-from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch
+from bridge.store.base import ApiKeyRecord, AuditEvent, BillerRecord, KeyRecord, MetadataFetch, OnceItem
 from bridge.store.schema import SchemaStatus
 
 T = TypeVar("T")
@@ -190,6 +190,21 @@ _USE_ONCE_AUDITED = (
     f"SELECT {_AUDIT_VALUES} FROM mark"
 )
 
+
+
+@functools.cache
+def _use_once_rows(count: int) -> str:
+    values = ", ".join(["(?, ?, ?)"] * count)
+    return (f"INSERT INTO used_once (namespace, key, expires_us) VALUES {values} "  # noqa: S608 - constants
+            "ON CONFLICT DO NOTHING RETURNING namespace, key")
+
+
+@functools.cache
+def _record_audit_rows(count: int) -> str:
+    values = ", ".join([f"({_AUDIT_VALUES})"] * count)
+    return f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES {values}"  # noqa: S608 - constants
+
+
 _FETCH_COLUMNS = "at_us, seq, client_ip, user_agent, kids"
 _RECORD_FETCH = f"INSERT INTO metadata_fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 
@@ -329,6 +344,38 @@ class SqlStore:
             return True
 
         return self._backend.write_group(mark_and_record)
+
+    def use_once_many(self, items: Sequence[OnceItem]) -> list[bool]:
+        """:meth:`use_once` (with its audit row) for many callers in one transaction: one commit for all.
+
+        Two statements whatever the count, so the writer thread that calls this holds the
+        GIL and the write lock briefly (bridge.store.batch_writer). All or nothing: if the
+        transaction fails, StoreUnavailable and no row of any item exists. An item whose
+        mark was taken before (or earlier in the same batch) gets False and no audit row.
+        """
+        if not items:
+            return []
+        if self._once is not None:
+            return [self.use_once(i.namespace, i.key, i.expires_at, audit=i.audit) for i in items]
+        seen: set[tuple[str, str]] = set()
+        first: list[bool] = []
+        for item in items:  # a copy of a request in the same batch loses to the first, as it would later
+            first.append((item.namespace, item.key) not in seen)
+            seen.add((item.namespace, item.key))
+        fresh = [item for item, is_first in zip(items, first, strict=True) if is_first]
+
+        def mark_and_record(cur: Cursor) -> set[tuple[str, str]]:
+            marks = [p for i in fresh for p in (i.namespace, i.key, to_us(i.expires_at))]
+            cur.execute(self._sql(_use_once_rows(len(fresh))), marks)
+            new = {(row[0], row[1]) for row in cur.fetchall()}
+            events = [i.audit for i in fresh if i.audit is not None and (i.namespace, i.key) in new]
+            if events:
+                cur.execute(self._sql(_record_audit_rows(len(events))),
+                            [p for event in events for p in _audit_params(event)])
+            return new
+
+        new = self._backend.write_group(mark_and_record)
+        return [is_first and (i.namespace, i.key) in new for i, is_first in zip(items, first, strict=True)]
 
     # leases
 

@@ -15,6 +15,7 @@ from bridge.idp import Outgoing
 from bridge.invoicecloud.remote_auth import CloudSsoPage
 from bridge.saml.bindings import post_fields
 from bridge.web.cookies import expire_cookie, write_cookie
+from bridge.web.offload import in_thread
 from bridge.web.payer import frame_ancestors as frame_ancestors  # re-exported for the simulator's pages
 from bridge.web.payer import message_page, post_page, remember_biller
 from bridge.web.payer import origin_of as origin_of  # re-exported for the simulator's pages
@@ -78,6 +79,17 @@ def current_session(request: Request) -> Session | None:
     instance = request.app.state.instance
     live = session_state.is_live(instance.store, session.ref(), now=instance.clock(),
                                  absolute_lifetime=instance.settings.session.absolute_lifetime)
+    return session if live else None
+
+
+async def live_session(request: Request) -> Session | None:
+    """:func:`current_session` for a handler on the event loop: the store is read off the loop."""
+    session = _cookie_session(request)
+    if session is None:
+        return None
+    instance = request.app.state.instance
+    live = await in_thread(request, session_state.is_live, instance.store, session.ref(), now=instance.clock(),
+                           absolute_lifetime=instance.settings.session.absolute_lifetime)
     return session if live else None
 
 

@@ -27,14 +27,14 @@ from bridge.errors import BridgeError, NoSession, NotFound, PermissionDenied
 from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
-from bridge.store.base import MetadataFetch
+from bridge.store.base import AuditEvent, MetadataFetch
 from bridge.web.offload import in_thread
 from bridge.web.payer import message_page, remember_biller
 from bridge.web.responses import (
     clear_session_cookie,
     client_ip,
-    current_session,
     end_session,
+    live_session,
     saml_post_page,
     set_session_cookie,
 )
@@ -47,10 +47,6 @@ AMBIGUOUS = (
     "if this keeps happening, the biller's administrator gives Invoice Cloud the biller's own SSO URL "
     "(icbridge setup-sheet)."
 )
-
-
-def _billers(instance: Instance) -> list[Biller]:
-    return [biller_from_record(r) for r in instance.store.list_billers()]
 
 
 def _endpoint_biller(request: Request) -> Biller:
@@ -93,21 +89,71 @@ async def metadata(request: Request) -> Response:
 
 
 # --- answering an AuthnRequest --------------------------------------------------------------------
+#
+# The SSO step runs on the event loop: everything it does per login is CPU (inflate, parse, verify,
+# build, sign, the page) except the durable commit, which goes to a worker thread. One thread does
+# a login's work, so the GIL is not handed back and forth between the loop and a worker per login
+# (issue 21's profile: that hand-off cost more than the thread hop's own code). What would block
+# the loop goes off it: the commit, the store reads the process caches cannot vouch for, a due
+# rate-limit write, and the rare answers that write (parking a request, refusals' audit rows).
 
-def _respond(request: Request, instance: Instance, incoming: Incoming, session: Session, biller: Biller) -> Response:
+class _Billers:
+    """The billers as this login sees them: from the process cache, or read from the store when it cannot vouch."""
+
+    def __init__(self, billers: list[Biller]) -> None:
+        self._all = billers
+        self._by_name = {b.name: b for b in billers}
+
+    def get(self, name: str) -> Biller | None:
+        return self._by_name.get(name)
+
+    def all(self) -> list[Biller]:
+        return self._all
+
+
+def _read_billers(instance: Instance) -> _Billers:
+    return _Billers([biller_from_record(r) for r in instance.store.list_billers()])
+
+
+async def _billers(request: Request) -> _Billers:
+    instance: Instance = request.app.state.instance
+    return await in_thread(request, _read_billers, instance)
+
+
+async def _identity_of(request: Request, billers: _Billers) -> tuple[IdpIdentity, Biller | None]:
+    instance: Instance = request.app.state.instance
+    if "biller" not in request.path_params:
+        return instance.idp.deployment, None
+    name = request.path_params["biller"]
+    if not NAME_RE.match(name):
+        raise NotFound("no biller at this address")
+    biller = billers.get(name)
+    if biller is None:
+        raise NotFound(f"no biller named {name!r}")  # as bridge.billers.get_biller says it
+    return identity_at_biller(instance.settings, biller), biller
+
+
+async def _respond(request: Request, instance: Instance, incoming: Incoming, session: Session,
+                   biller: Biller) -> Response:
     remember_biller(request, biller)
-    outgoing = instance.idp.respond(
+    steps = instance.steps
+    t = steps.start()
+    answer = instance.idp.answer(
         incoming, session.identity, session_id=session.session_id, authn_instant=session.authn_instant,
         client_ip=client_ip(request),
     )
+    t = steps.lap("sso.build_and_sign", t)
+    await instance.idp.commit_batched(answer, instance.writer)  # on disk before the page leaves (fail closed)
+    t = steps.lap("sso.commit_handoff", t)
     instance.metrics.logins.labels(biller.name, "sp-initiated", "ok").inc()
-    response = saml_post_page(request, outgoing, biller=biller)
+    response = saml_post_page(request, answer.outgoing, biller=biller)
     set_session_cookie(request, response, session)  # used: the idle timeout slides (never the absolute end)
+    steps.lap("sso.page_and_cookie", t)
     return response
 
 
-def _no_passive(request: Request, instance: Instance, incoming: Incoming) -> Response:
-    outgoing = instance.idp.status_response(incoming, second=STATUS_NO_PASSIVE)
+async def _no_passive(request: Request, instance: Instance, incoming: Incoming) -> Response:
+    outgoing = await in_thread(request, instance.idp.status_response, incoming, second=STATUS_NO_PASSIVE)
     return saml_post_page(request, outgoing, biller=None)
 
 
@@ -117,6 +163,7 @@ def _launched_for_this_request(instance: Instance, session: Session) -> bool:
     A launch sends the payer to its biller's IC link and IC's AuthnRequest comes straight back: that one
     is taken to be for the launch's biller, once (a single-use mark per session). Any later request from
     an SP that several billers share cannot be told apart, so it is refused (docs/per-biller.md).
+    Blocking (a store write): off the event loop.
     """
     window = timedelta(seconds=instance.settings.idp.request_max_age)
     if instance.clock() - session.authn_instant > window:
@@ -124,30 +171,30 @@ def _launched_for_this_request(instance: Instance, session: Session) -> bool:
     return instance.store.use_once("shared-sso-launch", session.session_id, session.authn_instant + 2 * window)
 
 
-def _answer_shared(request: Request, instance: Instance, incoming: Incoming, session: Session | None) -> Response:
-    candidates = shared_candidates(_billers(instance), incoming.sp.entity_id)
+async def _answer_shared(request: Request, instance: Instance, incoming: Incoming, session: Session | None,
+                         billers: _Billers) -> Response:
+    candidates = shared_candidates(billers.all(), incoming.sp.entity_id)
     if session is not None and not incoming.request.force_authn:
-        record = instance.store.get_biller(session.identity.biller)
-        if record is None or record.sp_entity_id != incoming.sp.entity_id:
+        biller = billers.get(session.identity.biller)
+        if biller is None or biller.sp_entity_id != incoming.sp.entity_id:
             raise PermissionDenied(
                 "your portal session is for another biller; open Invoice Cloud again from your portal"
             )
-        biller = biller_from_record(record)
         unambiguous = [b.name for b in candidates] == [biller.name]
-        if not unambiguous and not _launched_for_this_request(instance, session):
+        if not unambiguous and not await in_thread(request, _launched_for_this_request, instance, session):
             # Several billers on this SP: answering from the session could sign the payer in to the wrong one.
             raise PermissionDenied(AMBIGUOUS, code="ambiguous_biller")
-        return _respond(request, instance, incoming, session, biller)
+        return await _respond(request, instance, incoming, session, biller)
     if incoming.request.is_passive:
-        return _no_passive(request, instance, incoming)
+        return await _no_passive(request, instance, incoming)
     if len(candidates) == 1:
         remember_biller(request, candidates[0])  # the page can name the biller and link back to its portal
     if len(candidates) != 1 or not candidates[0].login_url:
         raise NoSession(NOT_SIGNED_IN)
-    return RedirectResponse(_park(instance, incoming, candidates[0]), 303)
+    return RedirectResponse(await in_thread(request, _park, instance, incoming, candidates[0]), 303)
 
 
-def _answer_biller(
+async def _answer_biller(
     request: Request, instance: Instance, incoming: Incoming, session: Session | None, biller: Biller
 ) -> Response:
     remember_biller(request, biller)
@@ -155,21 +202,23 @@ def _answer_biller(
         raise PermissionDenied(f"this address signs payers in to biller {biller.name}'s service provider only")
     if session is not None and not incoming.request.force_authn:
         if session.identity.biller == biller.name:
-            return _respond(request, instance, incoming, session, biller)
+            return await _respond(request, instance, incoming, session, biller)
         if incoming.request.is_passive:
-            return _no_passive(request, instance, incoming)
-        return _refuse_crossing(request, instance, incoming, session, biller)
+            return await _no_passive(request, instance, incoming)
+        return await in_thread(request, _refuse_crossing, request, instance, incoming, session, biller)
     if incoming.request.is_passive:
-        return _no_passive(request, instance, incoming)
+        return await _no_passive(request, instance, incoming)
     if not biller.login_url:
         raise NoSession(NOT_SIGNED_IN)
-    return RedirectResponse(_park(instance, incoming, biller), 303)
+    return RedirectResponse(await in_thread(request, _park, instance, incoming, biller), 303)
 
 
 def _refuse_crossing(
     request: Request, instance: Instance, incoming: Incoming, session: Session, biller: Biller
 ) -> Response:
-    """A session for another biller at this biller's endpoints: never answered; parked for this biller if it can be."""
+    """A session for another biller at this biller's endpoints: never answered; parked for this biller if it can be.
+
+    Blocking (an audit row, a parked request): off the event loop."""
     ip = client_ip(request)
     audit.record(instance.store, audit.login_event(
         audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", biller=biller.name, sp=incoming.sp.entity_id,
@@ -189,7 +238,9 @@ def _refuse_crossing(
 
 
 def _park(instance: Instance, incoming: Incoming, biller: Biller) -> str:
-    """Keep the request server-side for ``biller``; the URL of that biller's login page that will resume it."""
+    """Keep the request server-side for ``biller``; the URL of that biller's login page that will resume it.
+
+    Blocking (the replay mark and the parked request): off the event loop."""
     pending_id = instance.new_id()
     pending = PendingRequest(
         sp=incoming.sp.entity_id, acs_url=incoming.acs.location, request_id=incoming.request.id,
@@ -218,26 +269,37 @@ def _receive(instance: Instance, raw_query: str | None, fields: dict[str, str] |
     return instance.idp.receive_post(fields or {}, identity)
 
 
-def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
-    """Rate limit, receive and answer in one trip off the event loop (one thread hop per login)."""
+def _refusal_event(instance: Instance, exc: BridgeError, ip: str | None, endpoint_biller: str | None) -> AuditEvent:
+    # Refusals (a replay included) are part of the audit trail; the detail is ours, never the sender's bytes.
+    return audit.login_event(
+        audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
+        biller=endpoint_biller if endpoint_biller and NAME_RE.match(endpoint_biller) else None,
+        flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300])
+
+
+async def _sso(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:
     instance: Instance = request.app.state.instance
+    steps = instance.steps
+    t = steps.start()
     ip = client_ip(request)
-    instance.limiter.limit_sso_client(ip, instance.settings.limits.sso_per_minute_per_ip)
     endpoint_biller: str | None = request.path_params.get("biller")
     try:
-        identity, biller = _identity(request)
+        due = instance.limiter.count_sso_client(ip, instance.settings.limits.sso_per_minute_per_ip)
+        if due is not None:
+            await in_thread(request, instance.limiter.settle, due)
+        billers = await _billers(request)
+        identity, biller = await _identity_of(request, billers)
+        t = steps.lap("sso.limit_and_billers", t)
         incoming = _receive(instance, raw_query, fields, identity)
-        session = current_session(request)
+        t = steps.lap("sso.receive_parse_verify", t)
+        session = await live_session(request)
+        steps.lap("sso.session", t)
         if biller is None:
-            return _answer_shared(request, instance, incoming, session)
-        return _answer_biller(request, instance, incoming, session, biller)
+            return await _answer_shared(request, instance, incoming, session, billers)
+        return await _answer_biller(request, instance, incoming, session, biller)
     except BridgeError as exc:
         if exc.code != "store_unavailable":
-            # Refusals (a replay included) are part of the audit trail; the detail is ours, never the sender's bytes.
-            audit.record(instance.store, audit.login_event(
-                audit.LOGIN_REFUSED, at=instance.clock(), outcome="refused", client_ip=ip,
-                biller=endpoint_biller if endpoint_biller and NAME_RE.match(endpoint_biller) else None,
-                flow="sp-initiated", detail=f"{exc.code}: {exc.detail}"[:300]))
+            await in_thread(request, audit.record, instance.store, _refusal_event(instance, exc, ip, endpoint_biller))
         raise
 
 
@@ -245,7 +307,7 @@ async def sso(request: Request) -> Response:
     instance: Instance = request.app.state.instance
     with instance.metrics.sso_latency.time():
         raw_query, fields = await _binding_input(request)
-        return await in_thread(request, _sso, request, raw_query, fields)
+        return await _sso(request, raw_query, fields)
 
 
 def _slo(request: Request, raw_query: str | None, fields: dict[str, str] | None) -> Response:

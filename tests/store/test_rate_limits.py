@@ -135,7 +135,9 @@ def test_limiter_forgets_past_windows_on_flush(store: SqlStore, now: datetime) -
     clock = [now]
     limiter = RateLimiter(store, lambda: clock[0])
     for ip in range(50):
-        limiter.limit_sso_client(f"198.51.100.{ip}", 100)
+        due = limiter.count_sso_client(f"198.51.100.{ip}", 100)
+        if due is not None:
+            limiter.settle(due)
     clock[0] = now + timedelta(minutes=2)
     limiter.flush()
     assert len(limiter) == 0
@@ -152,3 +154,12 @@ def test_a_limit_of_zero_is_off(store: SqlStore, now: datetime) -> None:
     counting = _Counting(store)
     assert _admitted(_limiter(counting, now), "sso-ip:a", 0, 20) == 20
     assert counting.writes == 0
+
+
+def test_counting_on_the_event_loop_does_no_io_until_a_write_is_due(store: SqlStore, now: datetime) -> None:
+    limiter = _limiter(store, now)
+    first = limiter.count_sso_client("198.51.100.7", 1000)
+    assert first is not None  # a new bucket is written at once, so other nodes see it
+    assert store.hit("sso-ip:198.51.100.7", window_of(now)[0], now + timedelta(minutes=2), 0) == 0
+    limiter.settle(first)
+    assert limiter.count_sso_client("198.51.100.7", 1000) is None  # far from the limit: counted in memory

@@ -1,0 +1,129 @@
+"""The login's durable commit, for callers on an event loop: one writer thread, batches, one wake-up each.
+
+An SP-initiated login runs on the event loop (bridge/web/saml_routes.py) except for the commit
+of its replay mark and audit row, which must be on disk before the page leaves. Handing each
+commit to a thread pool cost more than the commit: every hand-off woke a worker, passed the GIL
+back and forth with the loop and woke the loop again (issue 21's profile: futex wake-ups and GIL
+hand-offs were a third of a login's CPU). Here one thread takes whatever is queued, commits it
+all with :meth:`Store.use_once_many` (two statements and one COMMIT, so one fsync, for the whole
+batch; ``synchronous=FULL`` is untouched) and wakes the loop once for the batch. While a commit is
+on disk the next logins queue up, so the batch grows with the load and the cost per login falls.
+
+Nothing is acknowledged before its transaction committed; if it fails, every caller in it gets
+StoreUnavailable and none of their rows exists (the store's all-or-nothing contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from bridge.errors import StoreUnavailable
+from bridge.steps import StepTimer
+from bridge.store.base import OnceItem, Store
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 256  # items per transaction: bounded statement size (SQLite host parameters)
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: OnceItem
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[bool]
+
+
+class BatchWriter:
+    """One per process (``Instance.writer``); the thread starts with the first commit."""
+
+    def __init__(self, store: Store, *, steps: StepTimer | None = None) -> None:
+        self._store = store
+        self._steps = steps or StepTimer()
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    async def use_once(self, item: OnceItem) -> bool:
+        """Store.use_once(item), committed by the writer thread; the caller's loop is not blocked."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._start()
+        self._queue.put(_Pending(item, loop, future))
+        return await future
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread (app shutdown)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10)
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the bridge is shutting down: the sign-in was not recorded")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="bridge-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[_Pending] = []
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                else:
+                    batch.append(more)
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        started = self._steps.start()
+        try:
+            outcome: list[bool] | BaseException = self._store.use_once_many([p.item for p in batch])
+        except StoreUnavailable as exc:
+            outcome = exc
+        except Exception as exc:  # a bug must not kill the writer: every caller in the batch fails closed
+            log.exception("the login writer's commit failed")
+            outcome = StoreUnavailable(f"the store cannot answer: {exc!r}")
+        # One wake-up per loop per batch, not one per login.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, bool | None]]] = {}
+        for index, pending in enumerate(batch):
+            result = None if isinstance(outcome, BaseException) else outcome[index]
+            by_loop.setdefault(pending.loop, []).append((pending, result))
+        error = outcome if isinstance(outcome, BaseException) else None
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: its callers are gone
+                loop.call_soon_threadsafe(_settle, settled, error)
+        self._steps.lap("sso.commit_writer_thread", started)
+
+
+def _settle(settled: list[tuple[_Pending, bool | None]], error: BaseException | None) -> None:
+    for pending, result in settled:
+        if pending.future.done():  # the caller was cancelled (client gone); its rows are committed anyway
+            continue
+        if error is not None:
+            failure = StoreUnavailable(getattr(error, "detail", str(error)))
+            failure.__cause__ = error
+            pending.future.set_exception(failure)
+        else:
+            pending.future.set_result(bool(result))

@@ -1,0 +1,73 @@
+"""The login's batched commit: use_once_many and the writer thread that feeds it from an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from bridge.errors import StoreUnavailable
+from bridge.store import AuditEvent, SqlStore
+from bridge.store.base import OnceItem
+from bridge.store.batch_writer import BatchWriter
+
+
+def _item(key: str, now: datetime, *, event: str = "login.issued") -> OnceItem:
+    return OnceItem("authn-request", key, now + timedelta(minutes=5), AuditEvent(now, event, "ok", detail=key))
+
+
+def test_use_once_many_marks_each_item_and_records_its_row(once_store: SqlStore, now: datetime) -> None:
+    assert once_store.use_once_many([_item("sp|_a", now), _item("sp|_b", now)]) == [True, True]
+    assert sorted(e.detail or "" for e in once_store.audit_events()) == ["sp|_a", "sp|_b"]
+    assert once_store.use_once("authn-request", "sp|_a", now + timedelta(minutes=5)) is False
+
+
+def test_use_once_many_refuses_an_item_used_before_without_its_row(once_store: SqlStore, now: datetime) -> None:
+    once_store.use_once("authn-request", "sp|_a", now + timedelta(minutes=5))
+    assert once_store.use_once_many([_item("sp|_a", now), _item("sp|_b", now)]) == [False, True]
+    assert [e.detail for e in once_store.audit_events()] == ["sp|_b"]
+
+
+def test_use_once_many_lets_only_the_first_copy_in_one_batch_win(once_store: SqlStore, now: datetime) -> None:
+    assert once_store.use_once_many([_item("sp|_a", now), _item("sp|_a", now, event="copy")]) == [True, False]
+    assert [e.event for e in once_store.audit_events()] == ["login.issued"]
+
+
+class _Broken:
+    """A store whose batched commit fails as a full disk would."""
+
+    def use_once_many(self, items: list[OnceItem]) -> list[bool]:
+        raise StoreUnavailable("the SQLite store cannot answer: disk I/O error")
+
+
+async def _concurrently(writer: BatchWriter, items: list[OnceItem]) -> list[bool | BaseException]:
+    return await asyncio.gather(*(writer.use_once(item) for item in items), return_exceptions=True)
+
+
+def test_the_writer_commits_concurrent_logins_and_answers_each(store: SqlStore, now: datetime) -> None:
+    writer = BatchWriter(store)
+    try:
+        items = [_item(f"sp|_{i}", now) for i in range(40)] + [_item("sp|_0", now, event="replay")]
+        results = asyncio.run(_concurrently(writer, items))
+    finally:
+        writer.close()
+    assert results == [True] * 40 + [False]
+    assert len(store.audit_events()) == 40
+
+
+def test_the_writer_fails_every_caller_of_a_failed_batch_closed(now: datetime) -> None:
+    writer = BatchWriter(_Broken())  # type: ignore[arg-type]
+    try:
+        results = asyncio.run(_concurrently(writer, [_item("sp|_a", now), _item("sp|_b", now)]))
+    finally:
+        writer.close()
+    assert all(isinstance(r, StoreUnavailable) and "disk I/O error" in r.detail for r in results)
+
+
+def test_a_closed_writer_refuses_new_work(store: SqlStore, now: datetime) -> None:
+    writer = BatchWriter(store)
+    writer.close()
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        asyncio.run(writer.use_once(_item("sp|_a", now)))
+    assert store.audit_events() == []
