@@ -78,18 +78,24 @@ def current_session(request: Request) -> Session | None:
         return None
     instance = request.app.state.instance
     live = session_state.is_live(instance.store, session.ref(), now=instance.clock(),
-                                 absolute_lifetime=instance.settings.session.absolute_lifetime)
+                                 absolute_lifetime=instance.settings.session.absolute_lifetime,
+                                 cache=instance.store_cache)
     return session if live else None
 
 
 async def live_session(request: Request) -> Session | None:
-    """:func:`current_session` for a handler on the event loop: the store is read off the loop."""
+    """:func:`current_session` for a handler on the event loop: from this process's memory when its
+    cache vouches for the session (bridge.store_cache, within the bound SECURITY.md states), else
+    the store is read off the loop."""
     session = _cookie_session(request)
     if session is None:
         return None
     instance = request.app.state.instance
-    live = await in_thread(request, session_state.is_live, instance.store, session.ref(), now=instance.clock(),
-                           absolute_lifetime=instance.settings.session.absolute_lifetime)
+    ref, now, lifetime = session.ref(), instance.clock(), instance.settings.session.absolute_lifetime
+    live = session_state.live_from_memory(ref, instance.store_cache, now=now, absolute_lifetime=lifetime)
+    if live is None:
+        live = await in_thread(request, session_state.is_live, instance.store, ref, now=now,
+                               absolute_lifetime=lifetime, cache=instance.store_cache)
     return session if live else None
 
 
@@ -101,7 +107,7 @@ def end_session(request: Request) -> Session | None:
     if session is not None:
         instance = request.app.state.instance
         session_state.revoke(instance.store, session.ref(),
-                             absolute_lifetime=instance.settings.session.absolute_lifetime)
+                             absolute_lifetime=instance.settings.session.absolute_lifetime, cache=instance.store_cache)
     return session
 
 

@@ -28,6 +28,7 @@ from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import AuditEvent, MetadataFetch
+from bridge.store_cache import BillerSnapshot
 from bridge.web.offload import in_thread
 from bridge.web.payer import message_page, remember_biller
 from bridge.web.responses import (
@@ -97,30 +98,18 @@ async def metadata(request: Request) -> Response:
 # the loop goes off it: the commit, the store reads the process caches cannot vouch for, a due
 # rate-limit write, and the rare answers that write (parking a request, refusals' audit rows).
 
-class _Billers:
-    """The billers as this login sees them: from the process cache, or read from the store when it cannot vouch."""
-
-    def __init__(self, billers: list[Biller]) -> None:
-        self._all = billers
-        self._by_name = {b.name: b for b in billers}
-
-    def get(self, name: str) -> Biller | None:
-        return self._by_name.get(name)
-
-    def all(self) -> list[Biller]:
-        return self._all
+def _read_billers(instance: Instance) -> BillerSnapshot:
+    """Every biller from the store (off the event loop), when the process cache cannot vouch for its copy."""
+    return BillerSnapshot((biller_from_record(r) for r in instance.store.list_billers()), version=-1)
 
 
-def _read_billers(instance: Instance) -> _Billers:
-    return _Billers([biller_from_record(r) for r in instance.store.list_billers()])
-
-
-async def _billers(request: Request) -> _Billers:
+async def _billers(request: Request) -> BillerSnapshot:
     instance: Instance = request.app.state.instance
-    return await in_thread(request, _read_billers, instance)
+    snapshot = instance.store_cache.billers()  # None once its last poll is older than the stated bound
+    return snapshot if snapshot is not None else await in_thread(request, _read_billers, instance)
 
 
-async def _identity_of(request: Request, billers: _Billers) -> tuple[IdpIdentity, Biller | None]:
+def _identity_of(request: Request, billers: BillerSnapshot) -> tuple[IdpIdentity, Biller | None]:
     instance: Instance = request.app.state.instance
     if "biller" not in request.path_params:
         return instance.idp.deployment, None
@@ -172,8 +161,8 @@ def _launched_for_this_request(instance: Instance, session: Session) -> bool:
 
 
 async def _answer_shared(request: Request, instance: Instance, incoming: Incoming, session: Session | None,
-                         billers: _Billers) -> Response:
-    candidates = shared_candidates(billers.all(), incoming.sp.entity_id)
+                         billers: BillerSnapshot) -> Response:
+    candidates = shared_candidates(list(billers.on_sp(incoming.sp.entity_id)), incoming.sp.entity_id)
     if session is not None and not incoming.request.force_authn:
         biller = billers.get(session.identity.biller)
         if biller is None or biller.sp_entity_id != incoming.sp.entity_id:
@@ -288,7 +277,7 @@ async def _sso(request: Request, raw_query: str | None, fields: dict[str, str] |
         if due is not None:
             await in_thread(request, instance.limiter.settle, due)
         billers = await _billers(request)
-        identity, biller = await _identity_of(request, billers)
+        identity, biller = _identity_of(request, billers)
         t = steps.lap("sso.limit_and_billers", t)
         incoming = _receive(instance, raw_query, fields, identity)
         t = steps.lap("sso.receive_parse_verify", t)
