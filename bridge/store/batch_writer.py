@@ -1,13 +1,18 @@
-"""The login's durable commit, for callers on an event loop: one writer thread, batches, one wake-up each.
+"""The login's durable commit, for callers on an event loop: batched, and without a thread hand-off per login.
 
 An SP-initiated login runs on the event loop (bridge/web/saml_routes.py) except for the commit
 of its replay mark and audit row, which must be on disk before the page leaves. Handing each
 commit to a thread pool cost more than the commit: every hand-off woke a worker, passed the GIL
-back and forth with the loop and woke the loop again (issue 21's profile: futex wake-ups and GIL
-hand-offs were a third of a login's CPU). Here one thread takes whatever is queued, commits it
-all with :meth:`Store.use_once_many` (two statements and one COMMIT, so one fsync, for the whole
-batch; ``synchronous=FULL`` is untouched) and wakes the loop once for the batch. While a commit is
-on disk the next logins queue up, so the batch grows with the load and the cost per login falls.
+back and forth with the loop (the sqlite3 module releases it around every statement, and taking
+it back from a busy loop is a futex wait and a context switch each time) and woke the loop again
+(issue 21's profile: a third of a login's CPU). So the logins that reach their commit in one turn
+of the loop are committed together by :meth:`Store.use_once_many` (two statements and one COMMIT,
+so one fsync, for the whole batch; ``synchronous=FULL`` untouched):
+
+* on the loop itself when the store can do it without waiting (``use_once_many_now``: a local
+  SQLite file whose write lock is free; the loop waits for the fsync, about 0.2 ms per batch);
+* else by one writer thread (PostgreSQL, Redis marks, or SQLite's lock held by another writer),
+  which takes everything queued and wakes each loop once per batch.
 
 Nothing is acknowledged before its transaction committed; if it fails, every caller in it gets
 StoreUnavailable and none of their rows exists (the store's all-or-nothing contract).
@@ -27,6 +32,7 @@ from bridge.steps import StepTimer
 from bridge.store.base import OnceItem, Store
 
 log = logging.getLogger(__name__)
+SHUTTING_DOWN = "the bridge is shutting down: the sign-in was not recorded"
 MAX_BATCH = 256  # items per transaction: bounded statement size (SQLite host parameters)
 
 
@@ -47,14 +53,40 @@ class BatchWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._on_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}  # queued in this turn of each loop
 
     async def use_once(self, item: OnceItem) -> bool:
-        """Store.use_once(item), committed by the writer thread; the caller's loop is not blocked."""
+        """Store.use_once(item), committed with the other logins that reach this point in the same turn of
+        the event loop: on the loop itself when the store can commit without waiting (a local SQLite file
+        whose write lock is free), else by the writer thread."""
+        if self._closed:
+            raise StoreUnavailable(SHUTTING_DOWN)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._start()
-        self._queue.put(_Pending(item, loop, future))
+        waiting = self._on_loop.setdefault(loop, [])
+        if not waiting:
+            loop.call_soon(self._flush_on_loop, loop)  # after the handlers already runnable in this turn
+        waiting.append(_Pending(item, loop, future))
         return await future
+
+    def _flush_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._on_loop.pop(loop, [])
+        if not batch:
+            return
+        started = self._steps.start()
+        try:
+            outcome = self._store.use_once_many_now([p.item for p in batch])
+            if outcome is None:  # it would wait: the writer thread takes it
+                self._start()
+                for pending in batch:
+                    self._queue.put(pending)
+            else:
+                _settle(list(zip(batch, outcome, strict=True)), None)
+        except Exception as exc:  # a callback must settle every caller, whatever failed (fail closed)
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("the login commit on the event loop failed")
+            _settle([(p, None) for p in batch], exc)
+        self._steps.lap("sso.commit_on_loop", started)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread (app shutdown)."""
@@ -70,7 +102,7 @@ class BatchWriter:
             return
         with self._lock:
             if self._closed:
-                raise StoreUnavailable("the bridge is shutting down: the sign-in was not recorded")
+                raise StoreUnavailable(SHUTTING_DOWN)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="bridge-writer", daemon=True)
                 self._thread.start()

@@ -99,6 +99,10 @@ class PostgresBackend:
         with self.transaction() as cur:
             return work(cur)
 
+    def write_now(self, work: Callable[[psycopg.Cursor[Any]], T]) -> tuple[bool, T | None]:
+        """Never: every commit is a round trip to the server, which an event loop must not wait for."""
+        return False, None
+
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
         with _mapped(), self._connection() as conn, conn.transaction(), conn.cursor() as cur:

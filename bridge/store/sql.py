@@ -133,6 +133,11 @@ class Backend(Protocol):
         ``write_one``, a backend may commit concurrent callers' work together.
         """
 
+    def write_now(self, work: Callable[[Cursor], T]) -> tuple[bool, T | None]:
+        """``work`` in its own transaction on the calling thread, only if that needs no wait at all:
+        ``(True, result)`` once committed, ``(False, None)`` when it would wait (a lock another writer
+        holds, or a database across the network). For callers on an event loop (bridge.store.batch_writer)."""
+
     def close(self) -> None: ...
 
 
@@ -190,6 +195,35 @@ _USE_ONCE_AUDITED = (
     f"SELECT {_AUDIT_VALUES} FROM mark"
 )
 
+
+
+class _OncePlan:
+    """One batch of single-use marks with their audit rows: two statements whatever the count.
+
+    A copy of a request later in the same batch loses to the first, as it would in a later batch.
+    """
+
+    def __init__(self, items: Sequence[OnceItem], sql: Callable[[str], str]) -> None:
+        self.items = items
+        self._sql = sql
+        seen: set[tuple[str, str]] = set()
+        self.first: list[bool] = []
+        for item in items:
+            self.first.append((item.namespace, item.key) not in seen)
+            seen.add((item.namespace, item.key))
+        self.fresh = [item for item, is_first in zip(items, self.first, strict=True) if is_first]
+
+    def run(self, cur: Cursor) -> set[tuple[str, str]]:
+        marks = [p for i in self.fresh for p in (i.namespace, i.key, to_us(i.expires_at))]
+        cur.execute(self._sql(_use_once_rows(len(self.fresh))), marks)
+        new = {(row[0], row[1]) for row in cur.fetchall()}
+        events = [i.audit for i in self.fresh if i.audit is not None and (i.namespace, i.key) in new]
+        if events:
+            cur.execute(self._sql(_record_audit_rows(len(events))), [p for e in events for p in _audit_params(e)])
+        return new
+
+    def results(self, new: set[tuple[str, str]]) -> list[bool]:
+        return [is_first and (i.namespace, i.key) in new for i, is_first in zip(self.items, self.first, strict=True)]
 
 
 @functools.cache
@@ -345,6 +379,15 @@ class SqlStore:
 
         return self._backend.write_group(mark_and_record)
 
+    def use_once_many_now(self, items: Sequence[OnceItem]) -> list[bool] | None:
+        """:meth:`use_once_many` on the calling thread if the store can commit without a wait, else None
+        (nothing written): a local SQLite file whose write lock is free; never a server over the network."""
+        if self._once is not None:
+            return None
+        plan = _OncePlan(items, self._sql)
+        done, new = self._backend.write_now(plan.run)
+        return plan.results(new) if done and new is not None else None
+
     def use_once_many(self, items: Sequence[OnceItem]) -> list[bool]:
         """:meth:`use_once` (with its audit row) for many callers in one transaction: one commit for all.
 
@@ -357,25 +400,8 @@ class SqlStore:
             return []
         if self._once is not None:
             return [self.use_once(i.namespace, i.key, i.expires_at, audit=i.audit) for i in items]
-        seen: set[tuple[str, str]] = set()
-        first: list[bool] = []
-        for item in items:  # a copy of a request in the same batch loses to the first, as it would later
-            first.append((item.namespace, item.key) not in seen)
-            seen.add((item.namespace, item.key))
-        fresh = [item for item, is_first in zip(items, first, strict=True) if is_first]
-
-        def mark_and_record(cur: Cursor) -> set[tuple[str, str]]:
-            marks = [p for i in fresh for p in (i.namespace, i.key, to_us(i.expires_at))]
-            cur.execute(self._sql(_use_once_rows(len(fresh))), marks)
-            new = {(row[0], row[1]) for row in cur.fetchall()}
-            events = [i.audit for i in fresh if i.audit is not None and (i.namespace, i.key) in new]
-            if events:
-                cur.execute(self._sql(_record_audit_rows(len(events))),
-                            [p for event in events for p in _audit_params(event)])
-            return new
-
-        new = self._backend.write_group(mark_and_record)
-        return [is_first and (i.namespace, i.key) in new for i, is_first in zip(items, first, strict=True)]
+        plan = _OncePlan(items, self._sql)
+        return plan.results(self._backend.write_group(plan.run))
 
     # leases
 

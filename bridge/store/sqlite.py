@@ -63,6 +63,7 @@ class SqliteBackend:
         self._writer = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Slot[Any]] = []
+        self._extra: list[sqlite3.Connection] = []  # write_now's own connections (no busy wait), closed with the rest
         self.commits = 0  # group-commit transactions begun, and the statements they carried (tests, benchmarks)
         self.batched_writes = 0
         self._closed = False
@@ -110,6 +111,50 @@ class SqliteBackend:
         """Run ``work`` (a few statements, all or nothing) in the next group commit; its result once on disk."""
         return self._queued(_Slot(work, savepoint=True))
 
+    def write_now(self, work: Callable[[sqlite3.Cursor], T]) -> tuple[bool, T | None]:
+        """``work`` committed on the calling thread (the event loop's, for logins) if no writer holds the lock.
+
+        Its own connection never waits for a lock (busy_timeout 0): when another thread of this process or
+        another process is writing, the caller hands the work to a thread instead. The commit is the same
+        ``synchronous=FULL`` transaction as any other (about 0.2 ms of fsync here, once per batch of logins);
+        the event loop waits for that, and no thread has to be woken or handed the GIL.
+        """
+        if not self._writer.acquire(blocking=False):
+            return False, None
+        try:
+            conn = self._nowait_connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in _BUSY:
+                    return False, None
+                raise StoreUnavailable(f"the SQLite store cannot answer: {exc}") from exc
+            with _mapped():
+                try:
+                    result = work(conn.cursor())
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            conn.rollback()
+                    raise
+            self.commits += 1
+            return True, result
+        finally:
+            self._writer.release()
+
+    def _nowait_connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("the SQLite store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "nowait", None)
+        if conn is None:
+            conn = self._connect()  # set up as every other connection (WAL, synchronous=FULL, foreign keys)
+            conn.execute("PRAGMA busy_timeout = 0")
+            with self._lock:
+                self._extra.append(conn)
+            self._local.nowait = conn
+        return conn
+
     def _queued(self, slot: _Slot[T]) -> T:
         with self._queue_lock:
             self._queue.append(slot)
@@ -155,8 +200,9 @@ class SqliteBackend:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections = list(self._open.values())
+            connections = [*self._open.values(), *self._extra]
             self._open.clear()
+            self._extra.clear()
         for conn in connections:
             with suppress(sqlite3.Error):
                 conn.close()

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from store_backends import make_store
 
 from bridge.errors import StoreUnavailable
 from bridge.store import AuditEvent, SqlStore
@@ -35,10 +40,12 @@ def test_use_once_many_lets_only_the_first_copy_in_one_batch_win(once_store: Sql
 
 
 class _Broken:
-    """A store whose batched commit fails as a full disk would."""
+    """A store whose batched commit fails as a full disk would, on the loop and on the writer thread."""
 
     def use_once_many(self, items: list[OnceItem]) -> list[bool]:
         raise StoreUnavailable("the SQLite store cannot answer: disk I/O error")
+
+    use_once_many_now = use_once_many
 
 
 async def _concurrently(writer: BatchWriter, items: list[OnceItem]) -> list[bool | BaseException]:
@@ -63,6 +70,31 @@ def test_the_writer_fails_every_caller_of_a_failed_batch_closed(now: datetime) -
     finally:
         writer.close()
     assert all(isinstance(r, StoreUnavailable) and "disk I/O error" in r.detail for r in results)
+
+
+def test_a_login_waits_for_the_writer_thread_while_another_writer_holds_sqlites_lock(
+    tmp_path: Path, now: datetime
+) -> None:
+    with make_store("sqlite", tmp_path) as store:
+        writer = BatchWriter(store)
+        other = sqlite3.connect(tmp_path / "bridge.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process writing: the loop must not wait for it
+        threading.Timer(0.3, other.execute, args=("COMMIT",)).start()
+        try:
+            assert store.use_once_many_now([_item("sp|_a", now)]) is None  # nothing written, no wait
+            started = time.monotonic()
+            assert asyncio.run(writer.use_once(_item("sp|_b", now))) is True
+            assert time.monotonic() - started >= 0.2  # committed once the other writer let go
+        finally:
+            writer.close()
+            other.close()
+        assert [e.detail for e in store.audit_events()] == ["sp|_b"]
+
+
+def test_postgres_never_commits_on_the_event_loop(tmp_path: Path, now: datetime) -> None:
+    with make_store("postgres", tmp_path) as store:
+        assert store.use_once_many_now([_item("sp|_a", now)]) is None
+        assert store.audit_events() == []
 
 
 def test_a_closed_writer_refuses_new_work(store: SqlStore, now: datetime) -> None:
