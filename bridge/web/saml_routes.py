@@ -98,15 +98,31 @@ async def metadata(request: Request) -> Response:
 # the loop goes off it: the commit, the store reads the process caches cannot vouch for, a due
 # rate-limit write, and the rare answers that write (parking a request, refusals' audit rows).
 
+STORE_READ = -1  # the version of a snapshot read from the store for one request
+
+
 def _read_billers(instance: Instance) -> BillerSnapshot:
     """Every biller from the store (off the event loop), when the process cache cannot vouch for its copy."""
-    return BillerSnapshot((biller_from_record(r) for r in instance.store.list_billers()), version=-1)
+    return BillerSnapshot((biller_from_record(r) for r in instance.store.list_billers()), version=STORE_READ)
 
 
 async def _billers(request: Request) -> BillerSnapshot:
     instance: Instance = request.app.state.instance
     snapshot = instance.store_cache.billers()  # None once its last poll is older than the stated bound
     return snapshot if snapshot is not None else await in_thread(request, _read_billers, instance)
+
+
+async def _billers_knowing(request: Request, billers: BillerSnapshot, *, name: str | None = None,
+                           sp: str | None = None) -> BillerSnapshot:
+    """``billers``, or the store's when the cached copy lacks biller ``name`` or any biller on ``sp``.
+
+    A biller added on another node or by the CLI is answered at once (a miss is never trusted);
+    a removed or changed one stops being answered within the cache's bound (SECURITY.md).
+    """
+    missing = (name is not None and billers.get(name) is None) or (sp is not None and not billers.on_sp(sp))
+    if not missing or billers.version == STORE_READ:
+        return billers
+    return await in_thread(request, _read_billers, request.app.state.instance)
 
 
 def _identity_of(request: Request, billers: BillerSnapshot) -> tuple[IdpIdentity, Biller | None]:
@@ -278,12 +294,17 @@ async def _sso(request: Request, raw_query: str | None, fields: dict[str, str] |
             await in_thread(request, instance.limiter.settle, due)
             t = steps.start()  # about once a second per client: the wait is not this login's CPU
         billers = await _billers(request)
+        if endpoint_biller is not None and NAME_RE.match(endpoint_biller):
+            billers = await _billers_knowing(request, billers, name=endpoint_biller)
         identity, biller = _identity_of(request, billers)
         t = steps.lap("sso.limit_and_billers", t)
         incoming = _receive(instance, raw_query, fields, identity)
         t = steps.lap("sso.receive_parse_verify", t)
         session = await live_session(request)
-        steps.lap("sso.session", t)
+        if biller is None:  # the shared endpoints: the session's biller and the SP's billers are looked up
+            billers = await _billers_knowing(request, billers, name=session.identity.biller if session else None,
+                                             sp=incoming.sp.entity_id)
+        t = steps.lap("sso.session", t)
         if biller is None:
             return await _answer_shared(request, instance, incoming, session, billers)
         return await _answer_biller(request, instance, incoming, session, biller)
