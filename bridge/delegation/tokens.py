@@ -95,6 +95,10 @@ class TimedTokens:
 
     def load(self, token: str | None, *, max_age: int, now: datetime) -> Any:
         """The payload, or TokenInvalid / TokenExpired."""
+        return self.load_stamped(token, max_age=max_age, now=now)[0]
+
+    def load_stamped(self, token: str | None, *, max_age: int, now: datetime) -> tuple[Any, datetime]:
+        """The payload and when it was signed, or TokenInvalid / TokenExpired."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenInvalid("missing or oversized token")
         try:
@@ -106,7 +110,7 @@ class TimedTokens:
             raise TokenExpired("token expired")
         if age < -FUTURE_TOLERANCE:
             raise TokenInvalid("token from the future")
-        return payload
+        return payload, signed_at
 
     def peek(self, token: str) -> Any:
         """The payload without verifying anything: only to pick which key verifies it."""

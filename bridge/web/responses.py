@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bridge import session_state
 from bridge.billers import Biller
-from bridge.delegation.sessions import Session, cookie_policy
+from bridge.delegation.sessions import Session, cookie_policy, needs_renewal
 from bridge.errors import BridgeError
 from bridge.idp import Outgoing
 from bridge.invoicecloud.remote_auth import CloudSsoPage
@@ -41,14 +41,17 @@ def launch_error_page(request: Request, biller: Biller, exc: BridgeError, *, mes
 
 
 def set_session_cookie(request: Request, response: Response, session: Session) -> None:
-    """Issue (at launch) or renew (on each use) the payer's session cookie.
+    """Issue (at launch) or renew (on use) the payer's session cookie.
 
     Renewal slides the idle timeout only: the cookie's max-age never reaches past the session's
-    absolute end, and the start it carries never changes (bridge.session_state).
+    absolute end, and the start it carries never changes (bridge.session_state). A cookie issued
+    less than :func:`renewal_step` ago is left as it is (the idle timeout slides in those steps).
     """
     instance = request.app.state.instance
     settings = instance.settings
     now = instance.clock()
+    if not needs_renewal(session, now=now, idle_timeout=settings.session.idle_timeout):
+        return
     remaining = (session.ref().ends_at(settings.session.absolute_lifetime) - now).total_seconds()
     policy = cookie_policy(
         name=settings.session.cookie_name, https=settings.idp.is_https, view_mode=session.view_mode,

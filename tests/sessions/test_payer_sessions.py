@@ -12,6 +12,7 @@ from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from saml_peers import OneLoginSP
 
 from bridge import session_state
+from bridge.delegation.sessions import renewal_step
 
 from .conftest import PAYER, answered, sso_with
 
@@ -88,6 +89,23 @@ def test_each_sso_answer_renews_the_cookie_so_the_idle_timeout_slides(bridge, sp
         assert answered(response)
         assert "bridge_session=" in response.headers["set-cookie"]
     bridge.clock.advance(idle + 1)
+    assert not answered(sso_with(bridge.client, sp, bridge.clock))
+
+
+def test_an_answer_within_the_renewal_step_leaves_the_fresh_cookie_as_it_is(bridge, sp):
+    _launched(bridge)
+    bridge.clock.advance(renewal_step(bridge.settings.session.idle_timeout) - 1)
+    response = sso_with(bridge.client, sp, bridge.clock)
+    assert answered(response)
+    assert "set-cookie" not in response.headers  # re-signing it would slide the idle timeout by a few seconds
+
+
+def test_the_idle_timeout_slides_in_renewal_steps_never_past_the_last_use_plus_the_timeout(bridge, sp):
+    _launched(bridge)
+    idle = bridge.settings.session.idle_timeout
+    bridge.clock.advance(renewal_step(idle) - 1)
+    assert answered(sso_with(bridge.client, sp, bridge.clock))  # used, cookie not re-issued
+    bridge.clock.advance(idle - renewal_step(idle) + 2)  # idle since the cookie's issue, not since the last use
     assert not answered(sso_with(bridge.client, sp, bridge.clock))
 
 
