@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
@@ -105,12 +105,13 @@ class TimedTokens:
             payload, signed_at = self._serializer.loads(token, max_age=None, return_timestamp=True)
         except BadSignature:
             raise TokenInvalid("bad signature") from None
-        age = (now - signed_at).total_seconds()
-        if age > max_age:
-            raise TokenExpired("token expired")
-        if age < -FUTURE_TOLERANCE:
-            raise TokenInvalid("token from the future")
+        check_age(signed_at, max_age=max_age, now=now)
         return payload, signed_at
+
+    def stamp(self, now: datetime) -> datetime:
+        """When a token dumped at ``now`` says it was signed (whole seconds, as the token carries it)."""
+        return datetime.fromtimestamp(int(now.timestamp()), tz=UTC)
+
 
     def peek(self, token: str) -> Any:
         """The payload without verifying anything: only to pick which key verifies it."""
@@ -120,3 +121,12 @@ class TimedTokens:
             return self._serializer.loads_unsafe(token)[1]
         except Exception:  # loads_unsafe may still raise on undecodable junk
             return None
+
+
+def check_age(signed_at: datetime, *, max_age: int, now: datetime) -> None:
+    """TokenExpired past ``max_age``; TokenInvalid from further in the future than another node's skew."""
+    age = (now - signed_at).total_seconds()
+    if age > max_age:
+        raise TokenExpired("token expired")
+    if age < -FUTURE_TOLERANCE:
+        raise TokenInvalid("token from the future")
