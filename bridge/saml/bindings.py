@@ -12,7 +12,7 @@ import binascii
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_plus, urlencode
+from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlencode
 
 from bridge.errors import PayloadTooLarge, SamlError
 
@@ -94,7 +94,7 @@ def parse_redirect_query(raw_query: str) -> RedirectQuery:
     signed = "&".join(f"{name}={raw[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg") if name in raw)
     try:
         # Strict: a RelayState whose octets are not UTF-8 could not be echoed byte for byte.
-        decoded = {name: unquote_plus(value, errors="strict") for name, value in raw.items()}
+        decoded = {name: _unquote_plus(value) for name, value in raw.items()}
     except UnicodeDecodeError:
         raise SamlError("a query parameter is not valid percent-encoded UTF-8") from None
     return RedirectQuery(
@@ -104,6 +104,14 @@ def parse_redirect_query(raw_query: str) -> RedirectQuery:
         signature=decoded.get("Signature"),
         signed_octets=signed.encode("ascii", "replace"),
     )
+
+
+def _unquote_plus(value: str) -> str:
+    """``unquote_plus(value, errors="strict")``; for an all-ASCII value (every SAML parameter SPs send) the
+    step it takes without its run-splitting regex, a third of its cost on the four parameters of a login."""
+    if not value.isascii():
+        return unquote_plus(value, errors="strict")
+    return unquote_to_bytes(value.replace("+", " ")).decode("utf-8", "strict")
 
 
 def check_relay_state(relay_state: str | None, *, max_bytes: int = DEFAULT_MAX_RELAY_STATE) -> str | None:
