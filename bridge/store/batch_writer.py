@@ -10,7 +10,8 @@ of the loop are committed together by :meth:`Store.use_once_many` (two statement
 so one fsync, for the whole batch; ``synchronous=FULL`` untouched):
 
 * on the loop itself when the store can do it without waiting (``use_once_many_now``: a local
-  SQLite file whose write lock is free; the loop waits for the fsync, about 0.2 ms per batch);
+  SQLite file whose write lock is free; the loop waits for the fsync, about 0.2 ms per batch), unless
+  a recent commit showed the disk to be slow (then the writer thread takes them for a while);
 * else by one writer thread (PostgreSQL, Redis marks, or SQLite's lock held by another writer),
   which takes everything queued and wakes each loop once per batch.
 
@@ -23,8 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.errors import StoreUnavailable
@@ -32,6 +36,8 @@ from bridge.steps import StepTimer
 from bridge.store.base import OnceItem, Store
 
 log = logging.getLogger(__name__)
+SLOW_COMMIT = 0.02  # seconds a commit may hold the event loop before commits move to the writer thread
+OFF_LOOP_FOR = 10.0  # seconds they stay there before the loop tries again
 SHUTTING_DOWN = "the bridge is shutting down: the sign-in was not recorded"
 MAX_BATCH = 256  # items per transaction: bounded statement size (SQLite host parameters)
 
@@ -46,9 +52,13 @@ class _Pending:
 class BatchWriter:
     """One per process (``Instance.writer``); the thread starts with the first commit."""
 
-    def __init__(self, store: Store, *, steps: StepTimer | None = None) -> None:
+    def __init__(
+        self, store: Store, *, steps: StepTimer | None = None, monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._steps = steps or StepTimer()
+        self._monotonic = monotonic
+        self._off_loop_until = -math.inf
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -75,7 +85,7 @@ class BatchWriter:
             return
         started = self._steps.start()
         try:
-            outcome = self._store.use_once_many_now([p.item for p in batch])
+            outcome = self._commit_on_loop(batch)
             if outcome is None:  # it would wait: the writer thread takes it
                 self._start()
                 for pending in batch:
@@ -87,6 +97,24 @@ class BatchWriter:
                 log.exception("the login commit on the event loop failed")
             _settle([(p, None) for p in batch], exc)
         self._steps.lap("sso.commit_on_loop", started)
+
+    def _commit_on_loop(self, batch: list[_Pending]) -> list[bool] | None:
+        """The batch committed here, or None for the writer thread: also while the disk is slow.
+
+        A commit that held the loop longer than ``SLOW_COMMIT`` (an fsync stalled by a busy disk) sends
+        every commit to the writer thread for ``OFF_LOOP_FOR``: logins then wait for the disk, the
+        event loop (health checks, metadata, other pages) does not.
+        """
+        if self._monotonic() < self._off_loop_until:
+            return None
+        began = self._monotonic()
+        outcome = self._store.use_once_many_now([p.item for p in batch])
+        took = self._monotonic() - began
+        if took > SLOW_COMMIT:
+            self._off_loop_until = began + took + OFF_LOOP_FOR
+            log.warning("a login commit held the event loop for %.0f ms (slow disk): commits go to the writer "
+                        "thread for the next %.0f s", took * 1000, OFF_LOOP_FOR)
+        return outcome
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread (app shutdown)."""

@@ -15,7 +15,7 @@ from store_backends import make_store
 from bridge.errors import StoreUnavailable
 from bridge.store import AuditEvent, SqlStore
 from bridge.store.base import OnceItem
-from bridge.store.batch_writer import BatchWriter
+from bridge.store.batch_writer import OFF_LOOP_FOR, BatchWriter
 
 
 def _item(key: str, now: datetime, *, event: str = "login.issued") -> OnceItem:
@@ -103,3 +103,33 @@ def test_a_closed_writer_refuses_new_work(store: SqlStore, now: datetime) -> Non
     with pytest.raises(StoreUnavailable, match="shutting down"):
         asyncio.run(writer.use_once(_item("sp|_a", now)))
     assert store.audit_events() == []
+
+
+class _SlowDisk:
+    """A store whose commit on the loop takes 50 ms of the (injected) clock, as an fsync on a busy disk."""
+
+    def __init__(self, store: SqlStore, ticks: list[float]) -> None:
+        self.store, self.ticks, self.on_loop, self.on_thread = store, ticks, 0, 0
+
+    def use_once_many_now(self, items: list[OnceItem]) -> list[bool] | None:
+        self.on_loop += 1
+        self.ticks[0] += 0.05
+        return self.store.use_once_many(items)
+
+    def use_once_many(self, items: list[OnceItem]) -> list[bool]:
+        self.on_thread += 1
+        return self.store.use_once_many(items)
+
+
+def test_a_slow_commit_moves_commits_off_the_event_loop_for_a_while(store: SqlStore, now: datetime) -> None:
+    ticks = [0.0]
+    slow = _SlowDisk(store, ticks)
+    writer = BatchWriter(slow, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
+    try:
+        assert asyncio.run(writer.use_once(_item("sp|_a", now))) is True  # on the loop, found slow
+        assert asyncio.run(writer.use_once(_item("sp|_b", now))) is True  # the writer thread's
+        ticks[0] += OFF_LOOP_FOR
+        assert asyncio.run(writer.use_once(_item("sp|_c", now))) is True  # the loop tries again
+    finally:
+        writer.close()
+    assert (slow.on_loop, slow.on_thread) == (2, 1)
