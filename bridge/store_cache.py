@@ -90,6 +90,11 @@ class BillerSnapshot:
         return len(self._all)
 
 
+def read_billers(store: Store, *, version: int) -> BillerSnapshot:
+    """Every biller, read from the store now (blocking), as a snapshot of ``version``."""
+    return BillerSnapshot((biller_from_record(r) for r in store.list_billers()), version=version)
+
+
 class StoreCache:
     """Billers and session liveness from memory, refreshed by :meth:`poll`; thread-safe.
 
@@ -151,8 +156,7 @@ class StoreCache:
             reload = self._snapshot is None or billers_version != self._billers_version
         snapshot = None
         if reload:  # read after the versions: a change committed in between is reloaded again next poll
-            snapshot = BillerSnapshot((biller_from_record(r) for r in self.store.list_billers()),
-                                      version=billers_version)
+            snapshot = read_billers(self.store, version=billers_version)
         with self._lock:
             if snapshot is not None:
                 self.reloads += 1

@@ -103,8 +103,8 @@ class SessionCodec:
             "vm": session.view_mode,
             "dl": session.deep_link,
         }
-        token = self._tokens.dump(payload, now=now)
-        self._remember(token, replace(session, issued_at=self._tokens.stamp(now)))
+        token, issued_at = self._tokens.dump_stamped(payload, now=now)
+        self._remember(token, replace(session, issued_at=issued_at))
         return token
 
     def load(self, value: str | None, *, now: datetime) -> Session | None:

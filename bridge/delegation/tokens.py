@@ -90,8 +90,13 @@ class TimedTokens:
         self._serializer = _Serializer(list(secrets), salt=salt)
 
     def dump(self, payload: Any, *, now: datetime) -> str:
-        payload_bytes = self._serializer.dump_payload(payload)
-        return self._serializer.signer_once.sign_at(payload_bytes, int(now.timestamp())).decode()
+        return self.dump_stamped(payload, now=now)[0]
+
+    def dump_stamped(self, payload: Any, *, now: datetime) -> tuple[str, datetime]:
+        """The token and when it says it was signed (whole seconds, as it carries it)."""
+        stamp = int(now.timestamp())
+        token = self._serializer.signer_once.sign_at(self._serializer.dump_payload(payload), stamp).decode()
+        return token, datetime.fromtimestamp(stamp, tz=UTC)
 
     def load(self, token: str | None, *, max_age: int, now: datetime) -> Any:
         """The payload, or TokenInvalid / TokenExpired."""
@@ -107,10 +112,6 @@ class TimedTokens:
             raise TokenInvalid("bad signature") from None
         check_age(signed_at, max_age=max_age, now=now)
         return payload, signed_at
-
-    def stamp(self, now: datetime) -> datetime:
-        """When a token dumped at ``now`` says it was signed (whole seconds, as the token carries it)."""
-        return datetime.fromtimestamp(int(now.timestamp()), tz=UTC)
 
 
     def peek(self, token: str) -> Any:

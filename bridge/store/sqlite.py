@@ -90,14 +90,8 @@ class SqliteBackend:
         """A BEGIN IMMEDIATE transaction on this thread's connection: committed, or rolled back on any error."""
         conn = self._connection()
         self._begin_immediate(conn, deadline)
-        try:
+        with _committed(conn):
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.rollback()
-            raise
 
     # One statement still needs BEGIN IMMEDIATE (see the module docstring).
     write = transaction
@@ -129,15 +123,8 @@ class SqliteBackend:
                 if exc.sqlite_errorcode in _BUSY:
                     return False, None
                 raise StoreUnavailable(f"the SQLite store cannot answer: {exc}") from exc
-            with _mapped():
-                try:
-                    result = work(conn.cursor())
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with suppress(sqlite3.Error):
-                            conn.rollback()
-                    raise
+            with _mapped(), _committed(conn):
+                result = work(conn.cursor())
             self.commits += 1
             return True, result
         finally:
@@ -326,6 +313,19 @@ class _Slot(Generic[T]):
         if self.error is not None:
             raise self.error
         return self.result  # type: ignore[return-value]  # set by run() whenever error is None
+
+
+@contextmanager
+def _committed(conn: sqlite3.Connection) -> Iterator[None]:
+    """End the transaction ``conn`` has begun: COMMIT when the block completes, rolled back on any error."""
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.rollback()
+        raise
 
 
 @contextmanager

@@ -71,25 +71,10 @@ def _cookie_session(request: Request) -> Session | None:
     return instance.sessions.load(request.cookies.get(instance.settings.session.cookie_name), now=instance.clock())
 
 
-def current_session(request: Request) -> Session | None:
-    """The payer's live session: a valid cookie, within its absolute lifetime, not revoked.
-
-    Blocking (one indexed store read when a cookie is present): call it off the event loop.
-    """
-    session = _cookie_session(request)
-    if session is None:
-        return None
-    instance = request.app.state.instance
-    live = session_state.is_live(instance.store, session.ref(), now=instance.clock(),
-                                 absolute_lifetime=instance.settings.session.absolute_lifetime,
-                                 cache=instance.store_cache)
-    return session if live else None
-
-
 async def live_session(request: Request) -> Session | None:
-    """:func:`current_session` for a handler on the event loop: from this process's memory when its
-    cache vouches for the session (bridge.store_cache, within the bound SECURITY.md states), else
-    the store is read off the loop."""
+    """The payer's live session: a valid cookie, within its absolute lifetime, not revoked. For a handler on
+    the event loop: from this process's memory when its cache vouches for the session (bridge.store_cache,
+    within the bound SECURITY.md states), else the store is read off the loop."""
     session = _cookie_session(request)
     if session is None:
         return None

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bridge import audit
-from bridge.billers import NAME_RE, Biller, biller_from_record, get_biller
+from bridge.billers import NAME_RE, Biller, get_biller
 from bridge.delegation.launches import PendingRequest
 from bridge.delegation.sessions import Session
 from bridge.endpoints import BILLER_PREFIX, IdpIdentity, identity_at_biller, shared_candidates
@@ -28,7 +28,7 @@ from bridge.idp import METADATA_PATH, SLO_PATH, SSO_PATH, Incoming
 from bridge.instance import Instance
 from bridge.saml.assertions import STATUS_NO_PASSIVE
 from bridge.store.base import AuditEvent, MetadataFetch
-from bridge.store_cache import BillerSnapshot
+from bridge.store_cache import BillerSnapshot, read_billers
 from bridge.web.offload import in_thread
 from bridge.web.payer import message_page, remember_biller
 from bridge.web.responses import (
@@ -103,7 +103,7 @@ STORE_READ = -1  # the version of a snapshot read from the store for one request
 
 def _read_billers(instance: Instance) -> BillerSnapshot:
     """Every biller from the store (off the event loop), when the process cache cannot vouch for its copy."""
-    return BillerSnapshot((biller_from_record(r) for r in instance.store.list_billers()), version=STORE_READ)
+    return read_billers(instance.store, version=STORE_READ)
 
 
 async def _billers(request: Request) -> BillerSnapshot:
@@ -304,7 +304,7 @@ async def _sso(request: Request, raw_query: str | None, fields: dict[str, str] |
         if biller is None:  # the shared endpoints: the session's biller and the SP's billers are looked up
             billers = await _billers_knowing(request, billers, name=session.identity.biller if session else None,
                                              sp=incoming.sp.entity_id)
-        t = steps.lap("sso.session", t)
+        steps.lap("sso.session", t)
         if biller is None:
             return await _answer_shared(request, instance, incoming, session, billers)
         return await _answer_biller(request, instance, incoming, session, biller)
